@@ -1,0 +1,67 @@
+package provider
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxErrorBody bounds how much of an upstream error body is read.
+const maxErrorBody = 64 << 10
+
+// FromHTTPResponse turns a non-2xx upstream response into an *Error and
+// closes its body. It understands the OpenAI ({"error":{"message","type",
+// "code"}}) and Anthropic ({"type":"error","error":{"type","message"}})
+// error shapes, which also cover most OpenAI-compatible servers.
+func FromHTTPResponse(provider string, resp *http.Response) *Error {
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	code, msg := ErrorText(body)
+	if msg == "" {
+		msg = strings.TrimSpace(string(body))
+		if len(msg) > 300 {
+			msg = msg[:300]
+		}
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return &Error{
+		Kind:       ClassifyStatus(resp.StatusCode, code, msg),
+		Provider:   provider,
+		Status:     resp.StatusCode,
+		RetryAfter: ParseRetryAfter(resp.Header, time.Now()),
+		Message:    msg,
+	}
+}
+
+// ErrorText extracts the code (or type) and message from a JSON error body.
+func ErrorText(body []byte) (code, message string) {
+	var env struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &env) != nil || len(env.Error) == 0 {
+		return "", ""
+	}
+	var e struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Code    json.RawMessage `json:"code"`
+	}
+	if json.Unmarshal(env.Error, &e) != nil {
+		// Some servers send {"error": "text"}.
+		var s string
+		if json.Unmarshal(env.Error, &s) == nil {
+			return "", s
+		}
+		return "", ""
+	}
+	code = e.Type
+	var c string
+	if json.Unmarshal(e.Code, &c) == nil && c != "" {
+		code = c
+	}
+	return code, e.Message
+}

@@ -1,0 +1,62 @@
+// Package provider defines what the gateway needs from an LLM provider: a
+// request in, a stream of deltas out, and failures classified by kind.
+// Adapters for each provider live in subpackages.
+package provider
+
+import (
+	"context"
+
+	"github.com/sluice-llm/sluice/shared/chat"
+)
+
+// Provider starts completions on one upstream.
+type Provider interface {
+	// Name is the configured provider name, used in headers, logs and errors.
+	Name() string
+	// Stream starts a completion. It returns once the upstream has accepted
+	// the request (response headers received), or with an *Error. Canceling
+	// ctx aborts the upstream request.
+	Stream(ctx context.Context, req *Request) (Stream, error)
+}
+
+// Request is what a provider is asked to complete.
+type Request struct {
+	// Model is the upstream model id (not the client's alias).
+	Model string
+	// Chat is the client's request; adapters must not modify it.
+	Chat *chat.Request
+}
+
+// Stream yields the events of one completion.
+type Stream interface {
+	// Recv returns the next event, or io.EOF after the last one. Any other
+	// error is an *Error. The event is only valid until the next call.
+	Recv() (*Event, error)
+	// Close releases the upstream connection; it is safe to call twice.
+	Close() error
+}
+
+// Event is one increment of a completion, already translated to the OpenAI
+// shape. Any field may be empty.
+type Event struct {
+	Content      string
+	Reasoning    string
+	Refusal      string
+	ToolCalls    []chat.ToolCallDelta
+	FinishReason string
+	Usage        *chat.Usage
+	// Model is the model the upstream says served the request, when it says.
+	Model string
+}
+
+// Visible reports whether the event carries something a user sees: content,
+// a refusal or a tool call. Role-only, empty and reasoning deltas do not.
+func (e *Event) Visible() bool {
+	return e.Content != "" || e.Refusal != "" || len(e.ToolCalls) > 0
+}
+
+// Reset clears the event for reuse, keeping the tool call slice's capacity.
+func (e *Event) Reset() {
+	tc := e.ToolCalls[:0]
+	*e = Event{ToolCalls: tc}
+}
