@@ -1,0 +1,53 @@
+# sluice — the two commands that matter: `make run` and `make test`.
+SHELL       := /bin/bash
+GO          ?= go
+BIN         := $(CURDIR)/bin
+DIST        := $(CURDIR)/dist
+FUNCTIONS   := stream embed orchestrate
+MAX_ZIP     := 8388608
+STATICCHECK := $(BIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: run test build bench lint fmt clean
+
+## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
+run:
+	$(GO) run ./functions/stream $(ARGS)
+
+## test: lint, unit/integration tests with -race, and the OpenAI SDK compatibility test
+test: lint
+	bash scripts/test.sh
+
+## build: one linux/arm64 bootstrap zip per function in dist/
+build:
+	@mkdir -p $(DIST)
+	@for f in $(FUNCTIONS); do \
+	  mkdir -p $(DIST)/$$f && \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" \
+	    -o $(DIST)/$$f/bootstrap ./functions/$$f && \
+	  $(GO) run ./scripts/lambdazip $(DIST)/$$f.zip $(DIST)/$$f/bootstrap || exit 1; \
+	  size=$$(stat -c %s $(DIST)/$$f.zip); \
+	  awk -v s=$$size -v f=$$f.zip 'BEGIN { printf "%-16s %6.2f MB\n", f, s/1048576 }'; \
+	  if [ $$size -gt $(MAX_ZIP) ]; then echo "$$f.zip exceeds 8 MB" >&2; exit 1; fi; \
+	done
+
+## bench: micro-benchmarks (allocations per chunk) and the TTFT overhead load test
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./shared/...
+	$(GO) run ./scripts/ttftbench
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## lint: gofmt, go vet and staticcheck must all be clean
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l functions shared scripts infra); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+fmt:
+	gofmt -w functions shared scripts infra
+
+clean:
+	rm -rf $(DIST)

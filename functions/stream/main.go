@@ -1,0 +1,48 @@
+// Command stream is the interactive chat function: an OpenAI-compatible
+// /v1/chat/completions that streams tokens. On Lambda it runs behind a
+// Function URL in RESPONSE_STREAM mode; elsewhere it serves on localhost.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdaurl"
+
+	"github.com/sluice-llm/sluice/shared/config"
+	"github.com/sluice-llm/sluice/shared/gateway"
+	"github.com/sluice-llm/sluice/shared/httpapi"
+	"github.com/sluice-llm/sluice/shared/localserve"
+)
+
+func main() {
+	addr := flag.String("addr", "", "listen address (default $SLUICE_ADDR, 127.0.0.1:$PORT, server.addr, 127.0.0.1:8080)")
+	path := flag.String("config", "", "configuration file, YAML or JSON (default $SLUICE_CONFIG, else built-in)")
+	flag.Parse()
+
+	cfg, source, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
+		os.Exit(2)
+	}
+	log := gateway.Logger(cfg)
+	eng, err := gateway.Build(context.Background(), cfg, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
+		os.Exit(2)
+	}
+	h := httpapi.New(eng, httpapi.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Logger: log})
+	log.Info("sluice stream ready", "config", source, "models", eng.Models())
+
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		lambdaurl.Start(h)
+		return
+	}
+	if err := localserve.Run(localserve.Addr(*addr, cfg.Server.Addr), h, log, 30*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,40 @@
+package config
+
+import "time"
+
+// Default is the configuration used when none is given: simulated models
+// that need no key, plus OpenAI and Anthropic when their keys are in the
+// environment. getenv is os.Getenv outside tests.
+func Default(getenv func(string) string) *Config {
+	c := &Config{
+		Providers: map[string]Provider{
+			"simulated": {Type: TypeSimulated, Simulated: &Simulated{
+				TTFT: 150 * time.Millisecond, TokenGap: 30 * time.Millisecond, Tokens: 48}},
+			// Always down: shows fallback working out of the box.
+			"simulated-down": {Type: TypeSimulated, Simulated: &Simulated{
+				TTFT: 40 * time.Millisecond, Fault: &Fault{Mode: "status", Status: 503}}},
+		},
+		Models: map[string]Model{
+			"sluice-sim": {Description: "deterministic simulated model",
+				Targets: []Target{{Provider: "simulated", Model: "sim-1"}}},
+			"sluice-fallback-demo": {Description: "first target always fails with 503; the second serves",
+				Targets: []Target{{Provider: "simulated-down", Model: "sim-1"}, {Provider: "simulated", Model: "sim-1"}}},
+		},
+	}
+	var chatTargets []Target
+	if getenv("OPENAI_API_KEY") != "" {
+		c.Providers["openai"] = Provider{Type: TypeOpenAI, APIKey: &Secret{Env: "OPENAI_API_KEY"}}
+		c.Models["gpt-4o-mini"] = Model{Targets: []Target{{Provider: "openai", Model: "gpt-4o-mini"}}}
+		chatTargets = append(chatTargets, Target{Provider: "openai", Model: "gpt-4o-mini"})
+	}
+	if getenv("ANTHROPIC_API_KEY") != "" {
+		c.Providers["anthropic"] = Provider{Type: TypeAnthropic, APIKey: &Secret{Env: "ANTHROPIC_API_KEY"}}
+		c.Models["claude-haiku"] = Model{Targets: []Target{{Provider: "anthropic", Model: "claude-3-5-haiku-latest"}}}
+		chatTargets = append(chatTargets, Target{Provider: "anthropic", Model: "claude-3-5-haiku-latest"})
+	}
+	if len(chatTargets) == 0 {
+		chatTargets = []Target{{Provider: "simulated", Model: "sim-1"}}
+	}
+	c.Models["chat"] = Model{Description: "general chat: real providers in order when keys are set", Targets: chatTargets}
+	return c
+}

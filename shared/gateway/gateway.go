@@ -1,0 +1,96 @@
+// Package gateway turns a validated configuration into live providers and an
+// engine. It is the one place that knows every provider type, so the
+// functions' main packages stay a few lines long.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+
+	"github.com/sluice-llm/sluice/shared/config"
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/provider/anthropic"
+	"github.com/sluice-llm/sluice/shared/provider/bedrock"
+	"github.com/sluice-llm/sluice/shared/provider/openai"
+	"github.com/sluice-llm/sluice/shared/provider/simulated"
+)
+
+// Build creates the providers and the engine. Secrets are resolved here,
+// once, at start; a missing one fails naming the field.
+func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*engine.Engine, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	providers := map[string]provider.Provider{}
+	names := make([]string, 0, len(c.Providers))
+	for n := range c.Providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	list := make([]provider.Provider, 0, len(names))
+	for _, name := range names {
+		p, err := newProvider(ctx, name, c.Providers[name], getenv)
+		if err != nil {
+			return nil, &config.FieldError{Field: "providers." + name, Msg: err.Error()}
+		}
+		providers[name] = p
+		list = append(list, p)
+	}
+	routes := make([]*engine.Route, 0, len(c.Models))
+	for alias, m := range c.Models {
+		rt := &engine.Route{Name: alias}
+		for _, t := range m.Targets {
+			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model})
+		}
+		routes = append(routes, rt)
+	}
+	direct := c.Server.DirectRoutes == nil || *c.Server.DirectRoutes
+	return engine.New(routes, list, engine.Options{Direct: direct}), nil
+}
+
+func newProvider(ctx context.Context, name string, p config.Provider, getenv func(string) string) (provider.Provider, error) {
+	key := ""
+	if p.APIKey != nil {
+		key = getenv(p.APIKey.Env)
+		if key == "" {
+			return nil, fmt.Errorf("api_key: environment variable %s is empty or not set", p.APIKey.Env)
+		}
+	}
+	switch p.Type {
+	case config.TypeOpenAI:
+		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers})
+	case config.TypeAzure:
+		version := p.APIVersion
+		if version == "" {
+			version = "2024-10-21"
+		}
+		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, APIKeyHeader: "api-key",
+			Query: map[string]string{"api-version": version}, Headers: p.Headers})
+	case config.TypeAnthropic:
+		return anthropic.New(anthropic.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Version: p.APIVersion,
+			Headers: p.Headers, DefaultMaxTokens: p.DefaultMaxTokens})
+	case config.TypeBedrock:
+		return bedrock.New(ctx, bedrock.Options{Name: name, Region: p.Region, Endpoint: p.BaseURL, DefaultMaxTokens: p.DefaultMaxTokens})
+	case config.TypeSimulated:
+		o := simulated.Options{Name: name}
+		if s := p.Simulated; s != nil {
+			o.TTFT, o.TokenGap, o.Tokens, o.ReasoningTokens = s.TTFT, s.TokenGap, s.Tokens, s.ReasoningTokens
+			if f := s.Fault; f != nil {
+				o.Fault = &simulated.Fault{Mode: f.Mode, Rate: f.Rate, Status: f.Status, RetryAfter: f.RetryAfter, After: f.After}
+			}
+		}
+		return simulated.New(o), nil
+	}
+	return nil, fmt.Errorf("type: unsupported provider type %q", p.Type)
+}
+
+// Logger returns the JSON logger the functions use, at the configured level.
+func Logger(c *config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Server.LogLevel))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}

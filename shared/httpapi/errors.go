@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/provider"
+)
+
+// apiError is an error the client sees, in OpenAI's shape.
+type apiError struct {
+	status     int
+	typ        string // invalid_request_error, rate_limit_error, api_error, ...
+	code       string
+	param      string
+	message    string
+	retryAfter time.Duration
+}
+
+func (e *apiError) body() chat.ErrorResponse {
+	b := chat.ErrorResponse{Error: chat.ErrorBody{Message: e.message, Type: e.typ}}
+	if e.code != "" {
+		b.Error.Code = &e.code
+	}
+	if e.param != "" {
+		b.Error.Param = &e.param
+	}
+	return b
+}
+
+func badRequest(param, format string) *apiError {
+	return &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", param: param, message: format}
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.retryAfter > 0 {
+		secs := int((e.retryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(e.body())
+}
+
+// upstreamError turns the failure of every attempt into one client error.
+// The status follows the most telling kind: the client learns whether to
+// back off (429), retry later (503/504) or fix the request (400).
+func upstreamError(res *engine.Result) *apiError {
+	err := res.Err
+	if err == nil {
+		return &apiError{status: http.StatusBadGateway, typ: "api_error", message: "no upstream produced a response"}
+	}
+	var parts []string
+	var retry time.Duration
+	for _, a := range res.Attempts {
+		parts = append(parts, a.Target+": "+a.Err.Kind.String())
+		if r := a.Err.RetryAfter; r > 0 && (retry == 0 || r < retry) {
+			retry = r
+		}
+	}
+	e := &apiError{retryAfter: retry}
+	summary := "all targets failed (" + strings.Join(parts, "; ") + ")"
+	switch err.Kind {
+	case provider.KindRateLimited:
+		e.status, e.typ, e.code = http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded"
+		e.message = "upstream rate limited: " + summary
+	case provider.KindTimeout:
+		e.status, e.typ, e.code = http.StatusGatewayTimeout, "api_error", "upstream_timeout"
+		e.message = "upstream timed out: " + summary
+	case provider.KindContextTooLong:
+		e.status, e.typ, e.code = http.StatusBadRequest, "invalid_request_error", "context_length_exceeded"
+		e.message = err.Message
+	case provider.KindContentFiltered:
+		e.status, e.typ, e.code = http.StatusBadRequest, "invalid_request_error", "content_filter"
+		e.message = err.Message
+	case provider.KindBadRequest:
+		e.status, e.typ = http.StatusBadRequest, "invalid_request_error"
+		e.message = err.Provider + " rejected the request: " + err.Message
+	case provider.KindCanceled:
+		e.status, e.typ = 499, "api_error" // nginx's "client closed request"; no one reads it
+		e.message = "request canceled"
+	case provider.KindUnavailable:
+		e.status, e.typ, e.code = http.StatusServiceUnavailable, "api_error", "upstream_unavailable"
+		e.message = "upstream unavailable: " + summary
+	default: // auth, protocol, unknown: the gateway's upstream is broken
+		e.status, e.typ, e.code = http.StatusBadGateway, "api_error", "upstream_error"
+		e.message = "upstream error: " + summary
+	}
+	return e
+}

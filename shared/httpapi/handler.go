@@ -1,0 +1,300 @@
+// Package httpapi serves the OpenAI-compatible HTTP API on top of the engine.
+// It is a plain http.Handler: net/http serves it locally and lambdaurl on a
+// Lambda Function URL in RESPONSE_STREAM mode.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/engine"
+)
+
+// DefaultMaxBodyBytes matches the 6 MB request payload limit of Lambda.
+const DefaultMaxBodyBytes = 6 << 20
+
+// Options configures the handler.
+type Options struct {
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// Handler is the HTTP API.
+type Handler struct {
+	engine  *engine.Engine
+	maxBody int64
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns the API handler.
+func New(e *engine.Engine, o Options) *Handler {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, now: time.Now}
+}
+
+// ServeHTTP routes requests. Paths are accepted with and without the /v1
+// prefix because clients differ in how they join base URL and path.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	path = strings.TrimPrefix(path, "/v1")
+	switch {
+	case path == "/chat/completions":
+		if !allow(w, r, http.MethodPost) {
+			return
+		}
+		h.chatCompletions(w, r)
+	case path == "/models":
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.models(w)
+	case strings.HasPrefix(path, "/models/"):
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.model(w, strings.TrimPrefix(path, "/models/"))
+	case path == "/health" || path == "/healthz":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	default:
+		writeError(w, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "unknown_url",
+			message: fmt.Sprintf("Unknown request URL: %s %s. Try POST /v1/chat/completions.", r.Method, r.URL.Path)})
+	}
+}
+
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeError(w, &apiError{status: http.StatusMethodNotAllowed, typ: "invalid_request_error", code: "method_not_allowed",
+		message: fmt.Sprintf("Method %s is not allowed on %s; use %s.", r.Method, r.URL.Path, strings.Join(methods, " or "))})
+	return false
+}
+
+func (h *Handler) models(w http.ResponseWriter) {
+	list := chat.ModelList{Object: "list", Data: []chat.Model{}}
+	for _, name := range h.engine.Models() {
+		list.Data = append(list.Data, chat.Model{ID: name, Object: "model", OwnedBy: "sluice"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+func (h *Handler) model(w http.ResponseWriter, id string) {
+	if _, ok := h.engine.Route(id); !ok {
+		writeError(w, modelNotFound(id))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(chat.Model{ID: id, Object: "model", OwnedBy: "sluice"})
+}
+
+func modelNotFound(id string) *apiError {
+	return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found", param: "model",
+		message: fmt.Sprintf("The model `%s` does not exist. GET /v1/models lists the models this gateway serves.", id)}
+}
+
+// requestLog collects what the per-request log line reports.
+type requestLog struct {
+	id     string
+	model  string
+	stream bool
+	status int
+}
+
+func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	id := "chatcmpl-" + rand.Text()
+	w.Header().Set("X-Request-Id", id)
+	rl := requestLog{id: id}
+	var sink responseSink
+	defer func() {
+		// lambdaurl does not recover panics, and one would kill the instance
+		// with every stream on it; end this request cleanly instead.
+		if v := recover(); v != nil {
+			h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if sink != nil && sink.committed() {
+				sink.fail(&apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
+					message: "internal error while streaming; the response is incomplete"})
+			} else {
+				writeError(w, &apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error", message: "internal error"})
+			}
+		}
+	}()
+
+	req, aerr := h.decode(w, r)
+	if aerr != nil {
+		rl.status = aerr.status
+		writeError(w, aerr)
+		h.logRequest(rl, start, nil)
+		return
+	}
+	rl.model, rl.stream = req.Model, req.Stream
+	rt, ok := h.engine.Route(req.Model)
+	if !ok {
+		rl.status = http.StatusNotFound
+		writeError(w, modelNotFound(req.Model))
+		h.logRequest(rl, start, nil)
+		return
+	}
+	created := start.Unix()
+	if req.Stream {
+		sink = newStreamSink(w, id, created, req.IncludeUsage())
+	} else {
+		sink = newBufferSink(id, created)
+	}
+	res := h.engine.Run(r.Context(), rt, req, sink)
+	rl.status = sink.finish(w, &res)
+	h.logRequest(rl, start, &res)
+}
+
+// decode reads, bounds and validates the request body.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request, *apiError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+				message: fmt.Sprintf("Request body exceeds the limit of %d bytes.", h.maxBody)}
+		}
+		return nil, badRequest("", "Could not read the request body: "+err.Error())
+	}
+	if len(body) == 0 {
+		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
+	}
+	var req chat.Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
+	}
+	if aerr := validate(&req); aerr != nil {
+		return nil, aerr
+	}
+	return &req, nil
+}
+
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type.String(), te.Value)
+	}
+	return err.Error()
+}
+
+var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true}
+
+func validate(req *chat.Request) *apiError {
+	if req.Model == "" {
+		return badRequest("model", "Missing required parameter: 'model'.")
+	}
+	if len(req.Messages) == 0 {
+		return badRequest("messages", "Missing required parameter: 'messages' must be a non-empty array.")
+	}
+	for i, m := range req.Messages {
+		p := fmt.Sprintf("messages[%d]", i)
+		if !roles[m.Role] {
+			return badRequest(p+".role", fmt.Sprintf("Invalid value %q for %s.role: expected one of system, developer, user, assistant, tool.", m.Role, p))
+		}
+		if m.Role == "tool" && m.ToolCallID == "" {
+			return badRequest(p+".tool_call_id", fmt.Sprintf("Missing required parameter: '%s.tool_call_id'.", p))
+		}
+		if m.Content.Null && !(m.Role == "assistant" && len(m.ToolCalls) > 0) {
+			return badRequest(p+".content", fmt.Sprintf("Invalid value for %s.content: only assistant messages with tool_calls may have null content.", p))
+		}
+		for j, part := range m.Content.Parts {
+			pp := fmt.Sprintf("%s.content[%d]", p, j)
+			switch part.Type {
+			case "text":
+			case "image_url":
+				if part.ImageURL == nil || part.ImageURL.URL == "" {
+					return badRequest(pp+".image_url", fmt.Sprintf("Missing required parameter: '%s.image_url.url'.", pp))
+				}
+			default:
+				return badRequest(pp+".type", fmt.Sprintf("Invalid content part type %q in %s: expected text or image_url.", part.Type, pp))
+			}
+		}
+	}
+	if req.N != nil && *req.N != 1 {
+		return badRequest("n", "Only n=1 is supported.")
+	}
+	if l := req.OutputLimit(); l < 0 || (req.MaxTokens != nil && *req.MaxTokens < 1) || (req.MaxCompletionTokens != nil && *req.MaxCompletionTokens < 1) {
+		return badRequest("max_tokens", "max_tokens and max_completion_tokens must be at least 1.")
+	}
+	if t := req.Temperature; t != nil && (*t < 0 || *t > 2) {
+		return badRequest("temperature", "temperature must be between 0 and 2.")
+	}
+	if len(req.Stop) > 4 {
+		return badRequest("stop", "stop may hold at most 4 sequences.")
+	}
+	for i, t := range req.Tools {
+		if t.Type != "function" || t.Function.Name == "" {
+			return badRequest(fmt.Sprintf("tools[%d]", i), fmt.Sprintf("tools[%d] must be a function with a name.", i))
+		}
+	}
+	if req.StreamOptions != nil && !req.Stream {
+		return badRequest("stream_options", "stream_options is only allowed when stream is true.")
+	}
+	return nil
+}
+
+func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result) {
+	if !h.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rl.id),
+		slog.String("model", rl.model),
+		slog.Bool("stream", rl.stream),
+		slog.Int("status", rl.status),
+		slog.Float64("duration_ms", ms(h.now().Sub(start))),
+	}
+	if res != nil {
+		if res.Served.Provider != nil {
+			attrs = append(attrs, slog.String("provider", res.Served.Provider.Name()), slog.String("upstream_model", res.Served.Model))
+		}
+		attrs = append(attrs,
+			slog.Int("attempts", len(res.Attempts)+boolInt(res.Err == nil && res.Served.Provider != nil)),
+			slog.Float64("ttfb_ms", ms(res.TTFB)),
+			slog.Float64("ttft_ms", ms(res.TTFT)),
+			slog.Int("prompt_tokens", res.Usage.PromptTokens),
+			slog.Int("completion_tokens", res.Usage.CompletionTokens),
+			slog.String("finish_reason", res.FinishReason),
+		)
+		if res.Err != nil {
+			attrs = append(attrs, slog.String("error_kind", res.Err.Kind.String()), slog.String("error", res.Err.Error()),
+				slog.Bool("mid_stream", res.Committed))
+		}
+	}
+	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,196 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/sse"
+)
+
+// responseSink is an engine.Sink that also writes the end of the response.
+type responseSink interface {
+	engine.Sink
+	committed() bool
+	// finish writes whatever the result still owes the client and returns
+	// the HTTP status the client saw.
+	finish(w http.ResponseWriter, res *engine.Result) int
+	// fail ends a response already under way with an error.
+	fail(e *apiError)
+}
+
+// setServedHeaders names who served, so clients and logs can tell fallback
+// happened without parsing the body.
+func setServedHeaders(h http.Header, t engine.Target, upstreamModel string) {
+	h.Set("X-Sluice-Provider", t.Provider.Name())
+	h.Set("X-Sluice-Model", upstreamModel)
+}
+
+// streamSink writes Server-Sent Events chunk by chunk, flushing each one.
+type streamSink struct {
+	w        http.ResponseWriter
+	flusher  http.Flusher
+	enc      chunkEncoder
+	id       string
+	created  int64
+	usage    bool
+	started  bool
+	first    bool
+	finished bool // a finish_reason went out
+}
+
+func newStreamSink(w http.ResponseWriter, id string, created int64, includeUsage bool) *streamSink {
+	f, _ := w.(http.Flusher) // lambdaurl's writer is unbuffered and has none
+	return &streamSink{w: w, flusher: f, id: id, created: created, usage: includeUsage, first: true}
+}
+
+func (s *streamSink) committed() bool { return s.started }
+
+func (s *streamSink) Commit(t engine.Target, upstreamModel string) error {
+	s.started = true
+	h := s.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // keep proxies from buffering the stream
+	setServedHeaders(h, t, upstreamModel)
+	s.enc.init(s.id, s.created, upstreamModel)
+	s.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *streamSink) Event(ev *provider.Event) error {
+	if ev.FinishReason != "" {
+		s.finished = true
+	}
+	if !ev.Visible() && ev.Reasoning == "" && ev.FinishReason == "" {
+		return nil // role-only, empty or usage-only: usage goes out at the end
+	}
+	b := s.enc.delta(ev, s.first)
+	s.first = false
+	return s.write(b)
+}
+
+func (s *streamSink) write(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	if s.flusher != nil {
+		s.flusher.Flush()
+	}
+	return nil
+}
+
+// Rewind cannot take back bytes on the wire.
+func (s *streamSink) Rewind() bool { return false }
+
+func (s *streamSink) finish(w http.ResponseWriter, res *engine.Result) int {
+	if !s.started {
+		e := upstreamError(res)
+		writeError(w, e)
+		return e.status
+	}
+	if res.Err != nil {
+		// Mid-stream failure: say so explicitly and leave out [DONE], so no
+		// client mistakes a truncated answer for a complete one.
+		s.fail(&apiError{typ: "api_error", code: "stream_interrupted",
+			message: "The upstream stream failed after the response started (" + res.Err.Kind.String() + "); the answer is incomplete."})
+		return http.StatusOK
+	}
+	if !s.finished {
+		fr := res.FinishReason
+		if fr == "" {
+			fr = "stop"
+		}
+		_ = s.write(s.enc.delta(&provider.Event{FinishReason: fr}, false))
+	}
+	if s.usage {
+		_ = s.write(s.enc.usage(&res.Usage))
+	}
+	_ = s.write(sse.Done)
+	return http.StatusOK
+}
+
+func (s *streamSink) fail(e *apiError) {
+	b, _ := json.Marshal(e.body())
+	_ = s.write(sse.AppendData(nil, b))
+}
+
+// bufferSink assembles a non-streamed chat.completion.
+type bufferSink struct {
+	id      string
+	created int64
+	target  engine.Target
+	model   string
+	content strings.Builder
+	reason  strings.Builder
+	refusal strings.Builder
+	tools   []chat.ToolCall
+}
+
+func newBufferSink(id string, created int64) *bufferSink {
+	return &bufferSink{id: id, created: created}
+}
+
+// committed is false: a buffered response has sent nothing until finish.
+func (b *bufferSink) committed() bool { return false }
+
+func (b *bufferSink) Commit(t engine.Target, upstreamModel string) error {
+	b.target, b.model = t, upstreamModel
+	return nil
+}
+
+func (b *bufferSink) Event(ev *provider.Event) error {
+	b.content.WriteString(ev.Content)
+	b.reason.WriteString(ev.Reasoning)
+	b.refusal.WriteString(ev.Refusal)
+	for _, tc := range ev.ToolCalls {
+		for len(b.tools) <= tc.Index {
+			b.tools = append(b.tools, chat.ToolCall{Type: "function"})
+		}
+		t := &b.tools[tc.Index]
+		if tc.ID != "" {
+			t.ID = tc.ID
+		}
+		t.Function.Name += tc.Function.Name
+		t.Function.Arguments += tc.Function.Arguments
+	}
+	return nil
+}
+
+// Rewind drops a failed attempt's partial answer: nothing has been sent.
+func (b *bufferSink) Rewind() bool {
+	*b = bufferSink{id: b.id, created: b.created}
+	return true
+}
+
+func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
+	if res.Err != nil {
+		e := upstreamError(res)
+		writeError(w, e)
+		return e.status
+	}
+	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: b.reason.String(), ToolCalls: b.tools}
+	if c := b.content.String(); c != "" || len(b.tools) == 0 {
+		msg.Content = &c
+	}
+	if r := b.refusal.String(); r != "" {
+		msg.Refusal = &r
+	}
+	fr := res.FinishReason
+	if fr == "" {
+		fr = "stop"
+	}
+	usage := res.Usage
+	resp := chat.Response{ID: b.id, Object: "chat.completion", Created: b.created, Model: b.model,
+		Choices: []chat.Choice{{Message: msg, FinishReason: fr}}, Usage: &usage}
+	setServedHeaders(w.Header(), b.target, b.model)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(resp)
+	return http.StatusOK
+}
+
+func (b *bufferSink) fail(e *apiError) {}
