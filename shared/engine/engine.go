@@ -5,7 +5,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"io"
 	"sort"
 	"strings"
@@ -87,6 +86,9 @@ type Sink interface {
 	Commit(t Target, upstreamModel string) error
 	// Event delivers one event; the event is only valid during the call.
 	Event(ev *provider.Event) error
+	// Flush pushes what Event delivered to the client. The engine calls it
+	// after every event unless the next one is already at hand.
+	Flush() error
 	// Rewind discards everything delivered so far, if the sink can (a
 	// buffered response can, a stream already on the wire cannot), so a
 	// failed attempt may be replaced by the next target's.
@@ -181,6 +183,7 @@ func (e *Engine) attempt(ctx context.Context, t Target, req *chat.Request, sink 
 		held = nil
 		return nil
 	}
+	ready, _ := s.(provider.Ready)
 	for {
 		ev, err := s.Recv()
 		if err == io.EOF {
@@ -190,7 +193,7 @@ func (e *Engine) attempt(ctx context.Context, t Target, req *chat.Request, sink 
 				}
 			}
 			res.Err = nil
-			return nil
+			return nil // the sink flushes when it writes the end
 		}
 		if err != nil {
 			return provider.AsError(t.Provider.Name(), err)
@@ -219,6 +222,11 @@ func (e *Engine) attempt(ctx context.Context, t Target, req *chat.Request, sink 
 		if err := sink.Event(ev); err != nil {
 			return clientGone(err)
 		}
+		if ready == nil || !ready.Ready() {
+			if err := sink.Flush(); err != nil {
+				return clientGone(err)
+			}
+		}
 	}
 }
 
@@ -236,6 +244,3 @@ func hold(ev *provider.Event) provider.Event {
 func clientGone(err error) *provider.Error {
 	return &provider.Error{Kind: provider.KindCanceled, Provider: "client", Message: "client write failed", Err: err}
 }
-
-// ErrNoTargets is returned for a route with no targets.
-var ErrNoTargets = errors.New("route has no targets")

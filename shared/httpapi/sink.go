@@ -70,17 +70,23 @@ func (s *streamSink) Event(ev *provider.Event) error {
 	}
 	b := s.enc.delta(ev, s.first)
 	s.first = false
-	return s.write(b)
+	_, err := s.w.Write(b)
+	return err
 }
 
-func (s *streamSink) write(b []byte) error {
-	if _, err := s.w.Write(b); err != nil {
-		return err
-	}
+func (s *streamSink) Flush() error {
 	if s.flusher != nil {
 		s.flusher.Flush()
 	}
 	return nil
+}
+
+// write writes and flushes.
+func (s *streamSink) write(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.Flush()
 }
 
 // Rewind cannot take back bytes on the wire.
@@ -159,6 +165,9 @@ func (b *bufferSink) Event(ev *provider.Event) error {
 	}
 	return nil
 }
+
+// Flush has nothing to do: the answer is written whole at the end.
+func (b *bufferSink) Flush() error { return nil }
 
 // Rewind drops a failed attempt's partial answer: nothing has been sent.
 func (b *bufferSink) Rewind() bool {

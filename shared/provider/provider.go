@@ -36,6 +36,14 @@ type Stream interface {
 	Close() error
 }
 
+// Ready is implemented by streams that can tell whether the next Recv will
+// return without waiting for the network. The engine then holds back its
+// flush, so a burst of chunks costs one write to the client instead of one
+// each, while a lone chunk is still flushed at once.
+type Ready interface {
+	Ready() bool
+}
+
 // Event is one increment of a completion, already translated to the OpenAI
 // shape. Any field may be empty.
 type Event struct {

@@ -106,6 +106,13 @@ func (r *Reader) Next() (Event, error) {
 	}
 }
 
+// Buffered reports whether a complete event is already buffered, so the
+// next call to Next will not wait for input.
+func (r *Reader) Buffered() bool {
+	rest := r.buf[r.start:r.end]
+	return bytes.Contains(rest, []byte("\n\n")) || bytes.Contains(rest, []byte("\r\r")) || bytes.Contains(rest, []byte("\n\r\n"))
+}
+
 // line returns the next line without its terminator. The slice aliases the
 // internal buffer and is valid until the next call.
 func (r *Reader) line() ([]byte, error) {

@@ -272,6 +272,9 @@ func (s *stream) streamError(data []byte) error {
 	return &provider.Error{Kind: kind, Provider: s.name, Message: msg}
 }
 
+// Ready implements provider.Ready.
+func (s *stream) Ready() bool { return s.r.Buffered() }
+
 func (s *stream) Close() error {
 	if s.closed {
 		return nil

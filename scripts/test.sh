@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+
+echo "== go test -race ./..."
+go test -race -count=1 -timeout 5m ./...
+
+echo "== OpenAI SDK compatibility (npm openai)"
+bash scripts/compat.sh
+
+if [ -f infra/go.mod ]; then
+  echo "== infra (CDK synth assertions)"
+  (cd infra && go test -count=1 ./...)
+fi
+
+echo "== all tests passed in $((SECONDS - start))s"

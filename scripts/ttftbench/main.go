@@ -1,0 +1,182 @@
+// Command ttftbench measures what the gateway adds to time-to-first-token.
+// It starts a fake OpenAI upstream and the gateway on loopback, then times
+// the first content byte of the same streamed request sent directly to the
+// upstream and through the gateway, alternating the two so drift on the
+// machine affects both alike. It reports p50/p99 at each concurrency.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/httpapi"
+	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/provider/openai"
+)
+
+func main() {
+	n := flag.Int("n", 3000, "requests per target and concurrency level")
+	conc := flag.String("c", "1,8", "concurrency levels")
+	chunks := flag.Int("chunks", 16, "chunks per streamed response")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+
+	up := serve(upstream(*chunks))
+	p, err := openai.New(openai.Options{Name: "upstream", BaseURL: up + "/v1", APIKey: "sk-bench"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rt := &engine.Route{Name: "bench", Targets: []engine.Target{{Provider: p, Model: "gpt-bench"}}}
+	gw := serve(httpapi.New(engine.New([]*engine.Route{rt}, []provider.Provider{p}, engine.Options{}), httpapi.Options{}))
+	// A bare reverse proxy that only copies bytes: the floor any gateway hop
+	// pays on this machine, for reference.
+	target, _ := url.Parse(up)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	bare := serve(rp)
+
+	fmt.Printf("TTFT overhead, fake OpenAI upstream on loopback, %d requests per cell, %d chunks per response\n", *n, *chunks)
+	fmt.Printf("%-4s %-20s %10s %10s %10s\n", "c", "path", "p50 ms", "p90 ms", "p99 ms")
+	for _, f := range strings.Split(*conc, ",") {
+		var c int
+		fmt.Sscan(f, &c)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * c, MaxConnsPerHost: 2 * c}}
+		warm := min(*n/10, 200)
+		for _, via := range []struct{ name, url string }{{"sluice", gw}, {"bare-proxy", bare}} {
+			run(client, up, via.url, c, warm) // warm connections, code paths and the scheduler
+			direct, through := run(client, up, via.url, c, *n)
+			d, g := pct(direct), pct(through)
+			fmt.Printf("%-4d %-20s %10.3f %10.3f %10.3f\n", c, "direct", d[0], d[1], d[2])
+			fmt.Printf("%-4d %-20s %10.3f %10.3f %10.3f\n", c, "via "+via.name, g[0], g[1], g[2])
+			fmt.Printf("%-4d %-20s %10.3f %10.3f %10.3f\n", c, via.name+" overhead", g[0]-d[0], g[1]-d[1], g[2]-d[2])
+		}
+	}
+}
+
+// upstream streams like OpenAI: headers, then a content chunk at once.
+func upstream(chunks int) http.Handler {
+	chunk := []byte(`data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"gpt-bench","choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}` + "\n\n")
+	tail := []byte(`data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"gpt-bench","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n" +
+		`data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"gpt-bench","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":16,"total_tokens":24}}` + "\n\ndata: [DONE]\n\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		f := w.(http.Flusher)
+		for i := 0; i < chunks; i++ {
+			w.Write(chunk)
+			f.Flush()
+		}
+		w.Write(tail)
+	})
+}
+
+func serve(h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go http.Serve(ln, h)
+	return "http://" + ln.Addr().String()
+}
+
+var body = []byte(`{"model":"bench","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark."}]}`)
+
+// run sends n requests to each base URL with c workers, alternating, and
+// returns the TTFTs.
+func run(client *http.Client, direct, gateway string, c, n int) (d, g []time.Duration) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				first, second := direct, gateway
+				if i%2 == 1 {
+					first, second = gateway, direct
+				}
+				t1, t2 := ttft(client, first), ttft(client, second)
+				if i%2 == 1 {
+					t1, t2 = t2, t1
+				}
+				mu.Lock()
+				d, g = append(d, t1), append(g, t2)
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return d, g
+}
+
+var contentMark = []byte(`"content":"`)
+
+func ttft(client *http.Client, base string) time.Duration {
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/v1/chat/completions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		log.Fatalf("%s: %d %s", base, resp.StatusCode, b)
+	}
+	br := bufio.NewReader(resp.Body)
+	var t time.Duration
+	for {
+		line, err := br.ReadSlice('\n')
+		if t == 0 && bytes.Contains(line, contentMark) {
+			t = time.Since(start)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if t == 0 {
+		fmt.Fprintln(os.Stderr, "no content from", base)
+		os.Exit(1)
+	}
+	return t
+}
+
+// pct returns p50, p90 and p99 in milliseconds.
+func pct(ds []time.Duration) [3]float64 {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) float64 {
+		return float64(ds[int(q*float64(len(ds)-1))].Nanoseconds()) / 1e6
+	}
+	return [3]float64{at(0.50), at(0.90), at(0.99)}
+}
