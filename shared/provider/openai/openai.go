@@ -157,73 +157,77 @@ type wireChoice struct {
 }
 
 type stream struct {
-	name   string
-	body   io.ReadCloser
-	r      *sse.Reader
-	scan   scanner
-	fast   fastChunk
-	model  string // last model seen, kept to avoid allocating it per chunk
-	chunk  wireChunk
-	usage  chat.Usage
-	ev     provider.Event
-	closed bool
+	name  string
+	body  io.ReadCloser
+	r     *sse.Reader
+	scan  scanner
+	fast  fastChunk
+	model string // last model seen, kept to avoid allocating it per chunk
+	// finished records that a finish reason arrived.
+	finished bool
+	chunk    wireChunk
+	usage    chat.Usage
+	ev       provider.Event
+	closed   bool
 }
 
 var doneMarker = []byte("[DONE]")
 
 func (s *stream) Recv() (*provider.Event, error) {
-	for {
-		e, err := s.r.Next()
-		if err != nil {
-			if err == io.EOF {
-				// A server that closes without [DONE] still finished cleanly
-				// if it sent a finish reason; vLLM and Ollama sometimes do.
+	e, err := s.r.Next()
+	if err != nil {
+		if err == io.EOF {
+			// Without [DONE], only a finish reason proves the answer whole;
+			// otherwise a proxy may have closed the stream early.
+			if s.finished {
 				return nil, io.EOF
 			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, &provider.Error{Kind: provider.KindUnavailable, Provider: s.name, Message: "stream cut mid-event", Err: err}
-			}
-			if errors.Is(err, sse.ErrTooLarge) {
-				return nil, &provider.Error{Kind: provider.KindProtocol, Provider: s.name, Err: err}
-			}
-			return nil, provider.AsError(s.name, err)
+			return nil, &provider.Error{Kind: provider.KindUnavailable, Provider: s.name, Message: "stream ended without [DONE] or a finish reason"}
 		}
-		if bytes.Equal(e.Data, doneMarker) {
-			return nil, io.EOF
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &provider.Error{Kind: provider.KindUnavailable, Provider: s.name, Message: "stream cut mid-event", Err: err}
 		}
-		if string(e.Type) == "error" {
-			return nil, s.streamError(e.Data)
+		if errors.Is(err, sse.ErrTooLarge) {
+			return nil, &provider.Error{Kind: provider.KindProtocol, Provider: s.name, Err: err}
 		}
-		if s.scan.decode(e.Data, &s.fast) {
-			s.fromFast()
-			return &s.ev, nil
-		}
-		s.reset()
-		if err := json.Unmarshal(e.Data, &s.chunk); err != nil {
-			return nil, &provider.Error{Kind: provider.KindProtocol, Provider: s.name, Message: "malformed chunk", Err: err}
-		}
-		if len(s.chunk.Error) > 0 && string(s.chunk.Error) != "null" {
-			return nil, s.streamError(e.Data)
-		}
-		s.ev.Reset()
-		s.ev.Model = s.chunk.Model
-		if len(s.chunk.Choices) > 0 {
-			c := &s.chunk.Choices[0]
-			s.ev.Content = c.Delta.Content
-			s.ev.Reasoning = c.Delta.ReasoningContent
-			if s.ev.Reasoning == "" {
-				s.ev.Reasoning = c.Delta.Reasoning
-			}
-			s.ev.Refusal = c.Delta.Refusal
-			s.ev.ToolCalls = append(s.ev.ToolCalls, c.Delta.ToolCalls...)
-			s.ev.FinishReason = c.FinishReason
-		}
-		if s.chunk.Usage != nil {
-			s.usage = *s.chunk.Usage
-			s.ev.Usage = &s.usage
-		}
+		return nil, provider.AsError(s.name, err)
+	}
+	if bytes.Equal(e.Data, doneMarker) {
+		return nil, io.EOF
+	}
+	if string(e.Type) == "error" {
+		return nil, s.streamError(e.Data)
+	}
+	if s.scan.decode(e.Data, &s.fast) {
+		s.fromFast()
 		return &s.ev, nil
 	}
+	s.reset()
+	if err := json.Unmarshal(e.Data, &s.chunk); err != nil {
+		return nil, &provider.Error{Kind: provider.KindProtocol, Provider: s.name, Message: "malformed chunk", Err: err}
+	}
+	if len(s.chunk.Error) > 0 && string(s.chunk.Error) != "null" {
+		return nil, s.streamError(e.Data)
+	}
+	s.ev.Reset()
+	s.ev.Model = s.chunk.Model
+	if len(s.chunk.Choices) > 0 {
+		c := &s.chunk.Choices[0]
+		s.ev.Content = c.Delta.Content
+		s.ev.Reasoning = c.Delta.ReasoningContent
+		if s.ev.Reasoning == "" {
+			s.ev.Reasoning = c.Delta.Reasoning
+		}
+		s.ev.Refusal = c.Delta.Refusal
+		s.ev.ToolCalls = append(s.ev.ToolCalls, c.Delta.ToolCalls...)
+		s.ev.FinishReason = c.FinishReason
+		s.finished = s.finished || c.FinishReason != ""
+	}
+	if s.chunk.Usage != nil {
+		s.usage = *s.chunk.Usage
+		s.ev.Usage = &s.usage
+	}
+	return &s.ev, nil
 }
 
 func (s *stream) fromFast() {
@@ -240,6 +244,7 @@ func (s *stream) fromFast() {
 	}
 	s.ev.Refusal = f.refusal
 	s.ev.FinishReason = f.finish
+	s.finished = s.finished || f.finish != ""
 }
 
 // reset clears the decode target while keeping its slices' memory, because

@@ -412,3 +412,20 @@ func FuzzFastDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestEOFWithoutDone(t *testing.T) {
+	finished := `data: {"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}` + "\n\n"
+	unfinished := `data: {"choices":[{"index":0,"delta":{"content":"a"}}]}` + "\n\n"
+	p := fake(t, sseBody(finished))
+	s, _ := p.Stream(context.Background(), req("x"))
+	if _, err := collect(t, s); err != nil {
+		t.Errorf("finished stream without [DONE]: %v", err)
+	}
+	p = fake(t, sseBody(unfinished))
+	s, _ = p.Stream(context.Background(), req("x"))
+	_, err := collect(t, s)
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Kind != provider.KindUnavailable {
+		t.Errorf("unfinished stream without [DONE]: %v", err)
+	}
+}
