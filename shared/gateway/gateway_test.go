@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sluice-llm/sluice/shared/config"
+)
+
+const all = `
+providers:
+  openai: {type: openai, api_key: {env: TEST_OPENAI_KEY}}
+  azure: {type: azure, base_url: "https://r.openai.azure.com/openai/deployments/d", api_key: {env: TEST_AZURE_KEY}}
+  claude: {type: anthropic, api_key: {env: TEST_ANTHROPIC_KEY}}
+  bedrock: {type: bedrock, region: us-east-1}
+  sim: {type: simulated}
+models:
+  chat: {targets: [openai/gpt-4o-mini, azure/gpt-4o, claude/claude-sonnet-4-5, bedrock/anthropic.claude-3-haiku, sim/x]}
+`
+
+func TestBuildEveryProviderType(t *testing.T) {
+	c, err := config.Parse([]byte(all))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TEST_OPENAI_KEY": "a", "TEST_AZURE_KEY": "b", "TEST_ANTHROPIC_KEY": "c"}
+	e, err := Build(context.Background(), c, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, ok := e.Route("chat")
+	if !ok || len(rt.Targets) != 5 {
+		t.Fatalf("route %+v", rt)
+	}
+	want := []string{"openai/gpt-4o-mini", "azure/gpt-4o", "claude/claude-sonnet-4-5", "bedrock/anthropic.claude-3-haiku", "sim/x"}
+	for i, tg := range rt.Targets {
+		if tg.String() != want[i] {
+			t.Errorf("target %d = %s, want %s", i, tg, want[i])
+		}
+	}
+	if _, ok := e.Route("claude/claude-opus-4"); !ok {
+		t.Error("direct provider/model route not resolved")
+	}
+}
+
+func TestBuildMissingKeyNamesField(t *testing.T) {
+	c, err := config.Parse([]byte(all))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TEST_OPENAI_KEY": "sk-secret-123", "TEST_ANTHROPIC_KEY": "sk-ant-secret-456"}
+	_, err = Build(context.Background(), c, func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "providers.azure") || !strings.Contains(err.Error(), "TEST_AZURE_KEY") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Error("error leaks a key")
+	}
+}
