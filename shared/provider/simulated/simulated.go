@@ -180,6 +180,16 @@ fallback circuit breaker quota tenant budget deadline retry jitter region edge c
 response chunk first fast reliable steady calm river sluice gate water flow channel bright
 quiet clear simple small careful measured honest useful open simple`)
 
+// spaced holds each word with its leading space, so building an answer does
+// not allocate per token.
+var spaced = func() []string {
+	out := make([]string, len(vocabulary))
+	for i, w := range vocabulary {
+		out[i] = " " + w
+	}
+	return out
+}()
+
 // Answer returns the deterministic answer to a prompt as token pieces whose
 // concatenation is the full text.
 func Answer(prompt []chat.Message, tokens int) []string {
@@ -211,11 +221,11 @@ func Answer(prompt []chat.Message, tokens int) []string {
 			continue
 		}
 		seed = seed*6364136223846793005 + 1442695040888963407
-		w := vocabulary[(seed>>33)%uint64(len(vocabulary))]
+		w := spaced[(seed>>33)%uint64(len(spaced))]
 		if i == tokens-1 {
 			w += "."
 		}
-		pieces = append(pieces, " "+w)
+		pieces = append(pieces, w)
 	}
 	return pieces
 }
