@@ -1,52 +1,99 @@
-// Package engine routes a chat request to an ordered list of targets and
-// relays the winner's events to a sink. It knows nothing of HTTP or Lambda:
-// adapters translate requests in and events out.
+// Package engine serves a chat request on a route: an ordered list of
+// provider targets with timeouts, retries, circuit breakers, hedging and a
+// defined contract for streams that break mid-way. It knows nothing of HTTP
+// or Lambda: adapters translate requests in and events out through a Sink.
 package engine
 
 import (
-	"context"
-	"io"
+	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/sluice-llm/sluice/shared/breaker"
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/retry"
 )
 
 // Target is one provider+model a route may use.
 type Target struct {
 	Provider provider.Provider
 	Model    string
+	// ContextWindow, when declared, lets a context-too-long failure move to
+	// a target with a larger window instead of failing.
+	ContextWindow int
 }
 
 func (t Target) String() string { return t.Provider.Name() + "/" + t.Model }
 
-// Route is a model alias and its targets in order of preference.
+// Route is a model alias, its targets in order of preference and its policy.
 type Route struct {
 	Name    string
 	Targets []Target
+	Policy  Policy
 }
 
-// Engine holds the routes. It is safe for concurrent use.
+// Engine holds the routes and the shared resilience state. It is safe for
+// concurrent use.
 type Engine struct {
 	routes    map[string]*Route
 	providers map[string]provider.Provider
 	direct    bool
+	defaults  Policy
+	breaker   breaker.Breaker
+	budgetCfg BudgetConfig
 	now       func() time.Time
+	rnd       func() float64
+
+	mu      sync.Mutex
+	budgets map[string]*retry.Budget
+}
+
+// BudgetConfig sizes the per-target retry budgets.
+type BudgetConfig struct {
+	// Ratio is the fraction of first attempts that may be retried.
+	Ratio float64
+	// Floor is the number of retries per second always allowed.
+	Floor int
 }
 
 // Options configures an Engine.
 type Options struct {
 	// Direct lets clients name "provider/model" when no alias matches.
 	Direct bool
+	// Defaults is the policy of direct routes and the base of every route's.
+	Defaults Policy
+	// Breaker holds circuit state; nil disables breakers.
+	Breaker breaker.Breaker
+	// Budget sizes retry budgets; the zero value means 10% with a floor of 5.
+	Budget BudgetConfig
+	// Now and Rand are replaceable for tests.
+	Now  func() time.Time
+	Rand func() float64
 }
 
 // New builds an engine from routes and the providers they use.
 func New(routes []*Route, providers []provider.Provider, o Options) *Engine {
-	e := &Engine{routes: map[string]*Route{}, providers: map[string]provider.Provider{}, direct: o.Direct, now: time.Now}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Budget.Ratio == 0 && o.Budget.Floor == 0 {
+		o.Budget = BudgetConfig{Ratio: 0.1, Floor: 5}
+	}
+	e := &Engine{routes: map[string]*Route{}, providers: map[string]provider.Provider{}, direct: o.Direct,
+		defaults: o.Defaults.WithDefaults(), breaker: o.Breaker, budgetCfg: o.Budget, now: o.Now, rnd: o.Rand,
+		budgets: map[string]*retry.Budget{}}
 	for _, r := range routes {
+		r.Policy = r.Policy.WithDefaults()
 		e.routes[r.Name] = r
+		for _, t := range r.Targets {
+			e.budget(t.String())
+		}
 	}
 	for _, p := range providers {
 		e.providers[p.Name()] = p
@@ -62,7 +109,7 @@ func (e *Engine) Route(model string) (*Route, bool) {
 	if e.direct {
 		if name, m, ok := strings.Cut(model, "/"); ok && m != "" {
 			if p, ok := e.providers[name]; ok {
-				return &Route{Name: model, Targets: []Target{{Provider: p, Model: m}}}, true
+				return &Route{Name: model, Targets: []Target{{Provider: p, Model: m}}, Policy: e.defaults}, true
 			}
 		}
 	}
@@ -79,10 +126,22 @@ func (e *Engine) Models() []string {
 	return names
 }
 
-// Sink receives the events of the attempt that wins.
+// Budget returns the retry budget of a target ("provider/model").
+func (e *Engine) budget(key string) *retry.Budget {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, ok := e.budgets[key]
+	if !ok {
+		b = retry.NewBudget(e.budgetCfg.Ratio, e.budgetCfg.Floor, retry.WithClock(e.now))
+		e.budgets[key] = b
+	}
+	return b
+}
+
+// Sink receives the events of the attempts that serve the request.
 type Sink interface {
 	// Commit is called once, before the first event, with the target that
-	// serves. After it, the response belongs to that target.
+	// serves. After it, the response belongs to the client.
 	Commit(t Target, upstreamModel string) error
 	// Event delivers one event; the event is only valid during the call.
 	Event(ev *provider.Event) error
@@ -91,15 +150,23 @@ type Sink interface {
 	Flush() error
 	// Rewind discards everything delivered so far, if the sink can (a
 	// buffered response can, a stream already on the wire cannot), so a
-	// failed attempt may be replaced by the next target's.
+	// failed attempt may be replaced by the next target's from scratch.
 	Rewind() bool
 }
 
-// Attempt records one call to one target.
+// Attempt records one call to one target, or one target skipped.
 type Attempt struct {
 	Target string
-	Err    *provider.Error
-	// Took is the time from start until the attempt failed or committed.
+	// Err is why it failed; nil for the attempt that served.
+	Err *provider.Error
+	// Skipped is set when no call was made: "breaker_open", "context_window",
+	// "deadline" or "budget".
+	Skipped string
+	Retry   bool // a retry on the same target
+	Hedge   bool // started as a hedge
+	// Billable is set when the upstream accepted the call (it may be billed).
+	Billable bool
+	// Took is the time from the request's start to the attempt's end.
 	Took time.Duration
 }
 
@@ -109,138 +176,46 @@ type Result struct {
 	Committed bool
 	Attempts  []Attempt
 	// TTFB is the time until the served attempt's first event of any kind,
-	// TTFT until its first user-visible one, both from the engine's start.
+	// TTFT until its first user-visible one, both from the request's start.
 	TTFB, TTFT   time.Duration
 	Duration     time.Duration
 	Usage        chat.Usage
 	FinishReason string
+	// Stitched is set when a stream that broke mid-way was continued on
+	// another target; ServedBy then lists every target that contributed.
+	Stitched bool
+	ServedBy []string
+	// LastResort is set when the route's fallback message was served.
+	LastResort bool
+	// RetryAfter is the route's hint for the client when every target failed.
+	RetryAfter time.Duration
 	// Err is set when the request failed; if Committed it failed mid-stream.
 	Err *provider.Error
 }
 
-// Run serves req on the route: targets are tried in order until one produces
-// a user-visible token (or finishes), and that one streams to the sink.
-// Nothing reaches the sink from an attempt that fails before its first
-// visible token, so fallback is invisible to the client.
-func (e *Engine) Run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
-	start := e.now()
-	var res Result
-	for _, t := range rt.Targets {
-		err := e.attempt(ctx, t, req, sink, start, &res)
-		if err == nil {
-			break
+// Counts returns the three request counters of the one event model:
+// attempts started (retries and hedges included) and billable upstream calls,
+// for this one client request.
+func (r *Result) Counts() (attempts, upstreamCalls, retries, fallbacks, hedges int) {
+	targets := map[string]bool{}
+	for _, a := range r.Attempts {
+		if a.Skipped != "" {
+			continue
 		}
-		res.Attempts = append(res.Attempts, Attempt{Target: t.String(), Err: err, Took: e.now().Sub(start)})
-		res.Err = err
-		if err.Kind == provider.KindCanceled || ctx.Err() != nil {
-			break
+		attempts++
+		if a.Billable {
+			upstreamCalls++
 		}
-		if res.Committed {
-			if !sink.Rewind() {
-				break
-			}
-			res.Committed = false
+		if a.Retry {
+			retries++
 		}
-		if !err.Kind.Transient() && err.Kind != provider.KindAuth {
-			// The request itself is at fault; another target would fail too.
-			break
+		if a.Hedge {
+			hedges++
 		}
+		targets[a.Target] = true
 	}
-	res.Duration = e.now().Sub(start)
-	return res
-}
-
-// attempt runs one target. It returns nil when the stream finished
-// successfully.
-func (e *Engine) attempt(ctx context.Context, t Target, req *chat.Request, sink Sink, start time.Time, res *Result) *provider.Error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // aborts the upstream call whatever happens below
-	s, err := t.Provider.Stream(ctx, &provider.Request{Model: t.Model, Chat: req})
-	if err != nil {
-		return provider.AsError(t.Provider.Name(), err)
+	if len(targets) > 1 {
+		fallbacks = len(targets) - 1
 	}
-	defer s.Close()
-
-	// Events before the first visible token (role, reasoning) are held back
-	// so that a failure before then leaves no trace at the client.
-	var held []provider.Event
-	var ttfb time.Duration
-	upstreamModel := ""
-	commit := func() *provider.Error {
-		res.Committed, res.Served, res.TTFB = true, t, ttfb
-		res.TTFT = e.now().Sub(start)
-		if upstreamModel == "" {
-			upstreamModel = t.Model
-		}
-		if err := sink.Commit(t, upstreamModel); err != nil {
-			return clientGone(err)
-		}
-		for i := range held {
-			if err := sink.Event(&held[i]); err != nil {
-				return clientGone(err)
-			}
-		}
-		held = nil
-		return nil
-	}
-	ready, _ := s.(provider.Ready)
-	for {
-		ev, err := s.Recv()
-		if err == io.EOF {
-			if !res.Committed {
-				if cerr := commit(); cerr != nil {
-					return cerr
-				}
-			}
-			res.Err = nil
-			return nil // the sink flushes when it writes the end
-		}
-		if err != nil {
-			return provider.AsError(t.Provider.Name(), err)
-		}
-		if ttfb == 0 {
-			ttfb = e.now().Sub(start)
-		}
-		if ev.Model != "" && upstreamModel == "" {
-			upstreamModel = ev.Model
-		}
-		if ev.Usage != nil {
-			res.Usage = *ev.Usage
-		}
-		if ev.FinishReason != "" {
-			res.FinishReason = ev.FinishReason
-		}
-		if !res.Committed {
-			if !ev.Visible() {
-				held = append(held, hold(ev))
-				continue
-			}
-			if cerr := commit(); cerr != nil {
-				return cerr
-			}
-		}
-		if err := sink.Event(ev); err != nil {
-			return clientGone(err)
-		}
-		if ready == nil || !ready.Ready() {
-			if err := sink.Flush(); err != nil {
-				return clientGone(err)
-			}
-		}
-	}
-}
-
-// hold copies an event so it outlives the provider's buffer.
-func hold(ev *provider.Event) provider.Event {
-	c := *ev
-	c.ToolCalls = nil // visible events are never held
-	if ev.Usage != nil {
-		u := *ev.Usage
-		c.Usage = &u
-	}
-	return c
-}
-
-func clientGone(err error) *provider.Error {
-	return &provider.Error{Kind: provider.KindCanceled, Provider: "client", Message: "client write failed", Err: err}
+	return
 }

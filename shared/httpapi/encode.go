@@ -111,6 +111,23 @@ func (c *chunkEncoder) usage(u *chat.Usage) []byte {
 	return b
 }
 
+// stitched encodes the chunk that marks a stream continued on another
+// target after a mid-stream failure.
+func (c *chunkEncoder) stitched(servedBy []string) []byte {
+	b := append(c.buf[:0], "data: "...)
+	b = append(b, c.prefix...)
+	b = append(b, `,"choices":[],"sluice":{"stitched":true,"served_by":[`...)
+	for i, t := range servedBy {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, t)
+	}
+	b = append(b, "]}}\n\n"...)
+	c.buf = b
+	return b
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Like encoding/json it escapes

@@ -59,10 +59,20 @@ func upstreamError(res *engine.Result) *apiError {
 	var parts []string
 	var retry time.Duration
 	for _, a := range res.Attempts {
+		if a.Skipped != "" {
+			parts = append(parts, a.Target+": skipped ("+a.Skipped+")")
+			continue
+		}
+		if a.Err == nil {
+			continue
+		}
 		parts = append(parts, a.Target+": "+a.Err.Kind.String())
 		if r := a.Err.RetryAfter; r > 0 && (retry == 0 || r < retry) {
 			retry = r
 		}
+	}
+	if retry == 0 {
+		retry = res.RetryAfter
 	}
 	e := &apiError{retryAfter: retry}
 	summary := "all targets failed (" + strings.Join(parts, "; ") + ")"

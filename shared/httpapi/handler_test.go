@@ -20,8 +20,10 @@ import (
 	"github.com/sluice-llm/sluice/shared/sse"
 )
 
+// route builds a route without retries: the HTTP layer's tests check
+// fallback and errors; retries are the engine's tests.
 func route(name string, ps ...provider.Provider) *engine.Route {
-	r := &engine.Route{Name: name}
+	r := &engine.Route{Name: name, Policy: engine.Policy{MaxAttempts: 1}}
 	for _, p := range ps {
 		r.Targets = append(r.Targets, engine.Target{Provider: p, Model: "m-" + p.Name()})
 	}

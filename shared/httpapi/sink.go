@@ -55,6 +55,7 @@ func (s *streamSink) Commit(t engine.Target, upstreamModel string) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // keep proxies from buffering the stream
+	h.Set("Trailer", "X-Sluice-Stitched")
 	setServedHeaders(h, t, upstreamModel)
 	s.enc.init(s.id, s.created, upstreamModel)
 	s.w.WriteHeader(http.StatusOK)
@@ -111,6 +112,13 @@ func (s *streamSink) finish(w http.ResponseWriter, res *engine.Result) int {
 			fr = "stop"
 		}
 		_ = s.write(s.enc.delta(&provider.Event{FinishReason: fr}, false))
+	}
+	if res.Stitched {
+		// Headers are long gone when a stream is stitched: say so in an
+		// HTTP trailer and in a chunk that clients which ignore unknown
+		// fields pass over.
+		s.w.Header().Set("X-Sluice-Stitched", strings.Join(res.ServedBy, ","))
+		_ = s.write(s.enc.stitched(res.ServedBy))
 	}
 	if s.usage {
 		_ = s.write(s.enc.usage(&res.Usage))

@@ -44,6 +44,13 @@ type Ready interface {
 	Ready() bool
 }
 
+// Continuer is implemented by providers that continue a trailing assistant
+// message as the start of their answer (Anthropic and Bedrock "prefill").
+// Others are asked to continue by an extra user message.
+type Continuer interface {
+	ContinuesAssistant() bool
+}
+
 // Event is one increment of a completion, already translated to the OpenAI
 // shape. Any field may be empty.
 type Event struct {

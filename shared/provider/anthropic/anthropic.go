@@ -751,3 +751,7 @@ func (s *stream) Close() error {
 	}
 	return s.body.Close()
 }
+
+// ContinuesAssistant implements provider.Continuer: Anthropic continues a
+// trailing assistant message (prefill).
+func (p *Provider) ContinuesAssistant() bool { return true }

@@ -702,3 +702,7 @@ func validationKind(code, msg string) provider.Kind {
 	}
 	return provider.KindBadRequest
 }
+
+// ContinuesAssistant implements provider.Continuer: Converse continues a
+// trailing assistant message, as the Anthropic models on Bedrock do.
+func (p *Provider) ContinuesAssistant() bool { return true }

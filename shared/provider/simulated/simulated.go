@@ -83,7 +83,7 @@ func (f *Fault) faulty(n uint64) bool {
 	if f.Rate <= 0 || f.Rate >= 1 {
 		return true
 	}
-	return math.Floor(float64(n+1)*f.Rate) > math.Floor(float64(n)*f.Rate)
+	return math.Ceil(float64(n+1)*f.Rate) > math.Ceil(float64(n)*f.Rate) // the first call is affected
 }
 
 // Stream implements provider.Provider.
@@ -343,3 +343,7 @@ func sleep(ctx context.Context, tp **time.Timer, d time.Duration) error {
 		return nil
 	}
 }
+
+// ContinuesAssistant implements provider.Continuer: a trailing assistant
+// message is continued exactly.
+func (p *Provider) ContinuesAssistant() bool { return true }
