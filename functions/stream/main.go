@@ -14,7 +14,6 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
-	"github.com/sluice-llm/sluice/shared/httpapi"
 	"github.com/sluice-llm/sluice/shared/localserve"
 )
 
@@ -34,7 +33,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
 		os.Exit(2)
 	}
-	h := httpapi.New(eng, httpapi.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, Logger: log})
+	h := gateway.Handler(cfg, eng, log)
 	log.Info("sluice stream ready", "config", source, "models", eng.Models())
 
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {

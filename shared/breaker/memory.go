@@ -9,8 +9,11 @@ import (
 	"time"
 )
 
-// Memory is a Breaker for one process. It is safe for concurrent use. Keys
-// are never evicted: they come from configured targets, so they are few.
+// Memory is a Breaker for one process. It is safe for concurrent use.
+//
+// Keys can come from clients (direct routes name any model), so a shard that
+// grows past sweepAt keys drops Closed keys with no outcome for a Window when
+// it next adds one: such a key holds nothing a fresh one would not.
 type Memory struct {
 	pol   Policy
 	now   func() time.Time
@@ -22,7 +25,10 @@ type Memory struct {
 	shards [numShards]shard
 }
 
-const numShards = 32 // power of two
+const (
+	numShards = 32 // power of two
+	sweepAt   = 256
+)
 
 // shard is copy-on-write: lookups are one atomic load with no lock (a
 // read-locked RWMutex still bounces its cache line between cores), and
@@ -58,6 +64,15 @@ func NewMemory(p Policy, opts ...Option) *Memory {
 
 var _ Breaker = (*Memory)(nil)
 
+// Len returns how many keys are tracked, for metrics.
+func (m *Memory) Len() int {
+	n := 0
+	for i := range m.shards {
+		n += len(*m.shards[i].m.Load())
+	}
+	return n
+}
+
 // Policy returns the effective policy (defaults applied).
 func (m *Memory) Policy() Policy { return m.pol }
 
@@ -71,6 +86,7 @@ type entry struct {
 	gen         uint64
 	openUntil   time.Time
 	leaseUntil  time.Time // zero when no probe is in flight
+	last        time.Time // last Record or transition, for sweeping
 	consecutive int
 	buckets     []bucket
 }
@@ -81,6 +97,12 @@ type bucket struct {
 	idx      int64 // which bucket-width interval since base this slot holds
 	outcomes uint32
 	failures uint32
+}
+
+func (e *entry) idle(now time.Time, window time.Duration) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state == Closed && now.Sub(e.last) >= window
 }
 
 func (e *entry) publish() { e.word.Store(e.gen<<2 | uint64(e.state)) }
@@ -96,19 +118,25 @@ func (m *Memory) getOrCreate(key string) *entry {
 	if e := (*s.m.Load())[key]; e != nil {
 		return e
 	}
+	now := m.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := *s.m.Load()
 	if e := old[key]; e != nil {
 		return e
 	}
-	// Generation starts at 1 so a zero Permit never matches.
-	e := &entry{state: Closed, gen: 1, buckets: make([]bucket, m.pol.Buckets)}
+	// Generation starts at 1 so a zero Permit never matches. A swept key
+	// reborn here restarts at 1 too; a permit outstanding since before the
+	// sweep could then count once, which is harmless.
+	e := &entry{state: Closed, gen: 1, last: now, buckets: make([]bucket, m.pol.Buckets)}
 	e.resetCounts()
 	e.publish()
 	next := make(map[string]*entry, len(old)+1)
+	sweep := len(old) >= sweepAt
 	for k, v := range old {
-		next[k] = v
+		if !sweep || !v.idle(now, m.pol.Window) {
+			next[k] = v
+		}
 	}
 	next[key] = e
 	s.m.Store(&next)
@@ -159,12 +187,13 @@ func (m *Memory) Record(_ context.Context, key string, p Permit, success bool) e
 	if p.Generation != e.gen {
 		return nil
 	}
+	e.last = now
 	if p.Probe {
 		if e.state != Open {
 			return nil
 		}
 		if success {
-			e.close()
+			e.close(now)
 		} else {
 			e.open(now, cooldown)
 		}
@@ -222,6 +251,7 @@ func (m *Memory) bucketIdx(now time.Time) int64 {
 // open and close are transitions; callers hold e.mu.
 func (e *entry) open(now time.Time, cooldown time.Duration) {
 	e.state = Open
+	e.last = now
 	e.gen++
 	e.openUntil = now.Add(cooldown)
 	e.leaseUntil = time.Time{}
@@ -229,8 +259,9 @@ func (e *entry) open(now time.Time, cooldown time.Duration) {
 	e.publish()
 }
 
-func (e *entry) close() {
+func (e *entry) close(now time.Time) {
 	e.state = Closed
+	e.last = now
 	e.gen++
 	e.openUntil = time.Time{}
 	e.leaseUntil = time.Time{}
@@ -279,7 +310,7 @@ func (m *Memory) Force(_ context.Context, key string, s State) error {
 	if s == Open {
 		e.open(now, cooldown)
 	} else {
-		e.close()
+		e.close(now)
 	}
 	return nil
 }

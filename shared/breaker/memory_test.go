@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -130,6 +131,33 @@ func TestMemoryClockStepsBack(t *testing.T) {
 	_ = m.Record(ctx, "p/m", p, false)
 	if s, _ := m.State(ctx, "p/m"); s != breaker.Closed {
 		t.Fatalf("1/2 failures opened at rate 0.9: %v", s)
+	}
+}
+
+func TestMemorySweepsIdleKeys(t *testing.T) {
+	m, c := newMemory(breaker.Policy{Window: 10 * time.Second, ConsecutiveFailures: 1})
+	trip(t, m, "p/open")
+	busy, _ := m.Allow(ctx, "p/busy")
+	const flood = 32 * 300 // past sweepAt in every shard
+	for i := range flood {
+		_, _ = m.Allow(ctx, "p/"+strconv.Itoa(i))
+	}
+	if n := m.Len(); n != flood+2 {
+		t.Fatalf("Len = %d, want %d: nothing is idle yet", n, flood+2)
+	}
+	c.Advance(5 * time.Second)
+	_ = m.Record(ctx, "p/busy", busy, true)
+	c.Advance(5 * time.Second) // the flood is a Window old; busy is not
+	for i := range flood {
+		_, _ = m.Allow(ctx, "q/"+strconv.Itoa(i))
+	}
+	// Every shard passed sweepAt again, so all idle keys went; the open key
+	// and the recently recorded one stayed.
+	if n := m.Len(); n != flood+2 {
+		t.Fatalf("Len = %d after sweeping, want %d", n, flood+2)
+	}
+	if s, _ := m.State(ctx, "p/open"); s == breaker.Closed {
+		t.Fatal("an open key was swept")
 	}
 }
 

@@ -20,9 +20,81 @@ import (
 
 // Config is the whole configuration document.
 type Config struct {
-	Server    Server              `yaml:"server"`
-	Providers map[string]Provider `yaml:"providers"`
-	Models    map[string]Model    `yaml:"models"`
+	Server     Server              `yaml:"server"`
+	Providers  map[string]Provider `yaml:"providers"`
+	Models     map[string]Model    `yaml:"models"`
+	Defaults   Policy              `yaml:"defaults"`
+	Resilience Resilience          `yaml:"resilience"`
+	// Prices are USD per million tokens by "provider/model", for the cost
+	// estimate in logs and metrics.
+	Prices map[string]Price `yaml:"prices"`
+}
+
+// Policy is how a route behaves under failure. Route policies start from
+// the defaults and override only the fields they set.
+type Policy struct {
+	Timeouts Timeouts `yaml:"timeouts"`
+	Retry    Retry    `yaml:"retry"`
+	// ContinueOnBreak continues a stream that broke mid-way on the next
+	// target; otherwise it ends with an explicit error event.
+	ContinueOnBreak bool `yaml:"continue_on_break"`
+	// HedgeAfter starts the next target when the first has produced no
+	// token after this long (0: off).
+	HedgeAfter              time.Duration `yaml:"hedge_after"`
+	FallbackOnContentFilter bool          `yaml:"fallback_on_content_filter"`
+	LastResort              LastResort    `yaml:"last_resort"`
+}
+
+// Timeouts each have one meaning.
+type Timeouts struct {
+	FirstToken     time.Duration `yaml:"first_token"`     // to the first user-visible token of an attempt
+	Stall          time.Duration `yaml:"stall"`           // between two upstream events
+	Total          time.Duration `yaml:"total"`           // the whole request
+	DeadlineMargin time.Duration `yaml:"deadline_margin"` // kept before the Lambda deadline
+	MinAttempt     time.Duration `yaml:"min_attempt"`     // no attempt starts with less time left
+}
+
+// Retry configures retries on the same target.
+type Retry struct {
+	MaxAttempts int           `yaml:"max_attempts"` // calls per target, first included
+	BackoffBase time.Duration `yaml:"backoff_base"`
+	BackoffMax  time.Duration `yaml:"backoff_max"`
+}
+
+// LastResort is what clients get when every target is unavailable.
+type LastResort struct {
+	Message    string        `yaml:"message"`     // served as the answer, if set
+	RetryAfter time.Duration `yaml:"retry_after"` // else suggested in the error
+}
+
+// Resilience configures state shared by all routes.
+type Resilience struct {
+	RetryBudget RetryBudget `yaml:"retry_budget"`
+	Breaker     Breaker     `yaml:"breaker"`
+}
+
+// RetryBudget caps retries per target at a fraction of first attempts.
+type RetryBudget struct {
+	Ratio float64 `yaml:"ratio"` // default 0.1
+	Floor int     `yaml:"floor"` // retries per second always allowed, default 5
+}
+
+// Breaker configures the circuit breakers, one per provider+model.
+type Breaker struct {
+	Disabled            bool          `yaml:"disabled"`
+	Window              time.Duration `yaml:"window"`
+	MinRequests         int           `yaml:"min_requests"`
+	FailureRate         float64       `yaml:"failure_rate"`
+	ConsecutiveFailures int           `yaml:"consecutive_failures"`
+	Cooldown            time.Duration `yaml:"cooldown"`
+	CooldownJitter      float64       `yaml:"cooldown_jitter"`
+	ProbeLease          time.Duration `yaml:"probe_lease"`
+}
+
+// Price is USD per million tokens.
+type Price struct {
+	Input  float64 `yaml:"input"`
+	Output float64 `yaml:"output"`
 }
 
 // Server holds settings of the HTTP front end.
@@ -92,12 +164,19 @@ type Fault struct {
 type Model struct {
 	Targets     []Target `yaml:"targets"`
 	Description string   `yaml:"description"`
+	// Policy overrides the defaults field by field.
+	Policy yaml.Node `yaml:"policy"`
+	// Resolved is the defaults with Policy applied, filled by Parse.
+	Resolved Policy `yaml:"-"`
 }
 
 // Target is one provider+model. In YAML it may be written "provider/model".
 type Target struct {
 	Provider string `yaml:"provider"`
 	Model    string `yaml:"model"`
+	// ContextWindow lets a context-too-long failure move on to a target
+	// with a larger window.
+	ContextWindow int `yaml:"context_window"`
 }
 
 // UnmarshalYAML accepts "provider/model" as well as the mapping form.
@@ -122,6 +201,9 @@ func Parse(data []byte) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.resolvePolicies(); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -155,10 +237,34 @@ func Load(path string) (*Config, string, error) {
 		return c, "SLUICE_CONFIG_JSON", nil
 	}
 	c := Default(os.Getenv)
+	if err := c.resolvePolicies(); err != nil {
+		return nil, "", fmt.Errorf("built-in config: %w", err)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, "", fmt.Errorf("built-in config: %w", err)
 	}
 	return c, "built-in defaults", nil
+}
+
+// resolvePolicies lays each route's policy over the defaults. Decoding onto
+// a copy of the defaults overrides exactly the fields the route sets.
+func (c *Config) resolvePolicies() error {
+	for name, m := range c.Models {
+		m.Resolved = c.Defaults
+		if m.Policy.Kind != 0 {
+			raw, err := yaml.Marshal(&m.Policy)
+			if err != nil {
+				return &FieldError{Field: "models." + name + ".policy", Msg: err.Error()}
+			}
+			dec := yaml.NewDecoder(bytes.NewReader(raw))
+			dec.KnownFields(true)
+			if err := dec.Decode(&m.Resolved); err != nil {
+				return &FieldError{Field: "models." + name + ".policy", Msg: err.Error()}
+			}
+		}
+		c.Models[name] = m
+	}
+	return nil
 }
 
 // FieldError names the configuration field at fault.
@@ -192,12 +298,29 @@ func (c *Config) Validate() error {
 	if len(c.Models) == 0 {
 		bad("models", "at least one model alias is required")
 	}
+	validatePolicy("defaults", c.Defaults, bad)
+	if r := c.Resilience.RetryBudget; r.Ratio < 0 || r.Ratio > 10 || r.Floor < 0 {
+		bad("resilience.retry_budget", "ratio must be in [0, 10] and floor not negative")
+	}
+	if b := c.Resilience.Breaker; b.FailureRate < 0 || b.FailureRate > 1 || b.CooldownJitter < 0 || b.CooldownJitter >= 1 ||
+		b.Window < 0 || b.Cooldown < 0 || b.ProbeLease < 0 || b.MinRequests < 0 || b.ConsecutiveFailures < 0 {
+		bad("resilience.breaker", "failure_rate must be in [0, 1], cooldown_jitter in [0, 1), and durations and counts not negative")
+	}
+	for key, p := range c.Prices {
+		if !strings.Contains(key, "/") {
+			bad("prices."+key, "keys are provider/model")
+		}
+		if p.Input < 0 || p.Output < 0 {
+			bad("prices."+key, "prices must not be negative")
+		}
+	}
 	for _, name := range sortedKeys(c.Models) {
 		f := "models." + name
 		m := c.Models[name]
 		if len(m.Targets) == 0 {
 			bad(f+".targets", "at least one target is required")
 		}
+		validatePolicy(f+".policy", m.Resolved, bad)
 		for i, t := range m.Targets {
 			tf := fmt.Sprintf("%s.targets[%d]", f, i)
 			if _, ok := c.Providers[t.Provider]; !ok {
@@ -205,6 +328,9 @@ func (c *Config) Validate() error {
 			}
 			if t.Model == "" {
 				bad(tf+".model", "is required")
+			}
+			if t.ContextWindow < 0 {
+				bad(tf+".context_window", "must not be negative")
 			}
 		}
 	}
@@ -267,6 +393,28 @@ func (c *Config) validateProvider(f, name string, p Provider, bad func(string, s
 	}
 	if p.Simulated != nil && p.Type != TypeSimulated {
 		bad(f+".simulated", "only applies to providers of type simulated")
+	}
+}
+
+func validatePolicy(f string, p Policy, bad func(string, string, ...any)) {
+	t := p.Timeouts
+	for name, d := range map[string]time.Duration{"first_token": t.FirstToken, "stall": t.Stall, "total": t.Total,
+		"deadline_margin": t.DeadlineMargin, "min_attempt": t.MinAttempt} {
+		if d < 0 {
+			bad(f+".timeouts."+name, "must not be negative")
+		}
+	}
+	if p.Retry.MaxAttempts < 0 || p.Retry.MaxAttempts > 10 {
+		bad(f+".retry.max_attempts", "must be between 1 and 10")
+	}
+	if p.Retry.BackoffBase < 0 || p.Retry.BackoffMax < 0 {
+		bad(f+".retry", "backoff durations must not be negative")
+	}
+	if p.HedgeAfter < 0 {
+		bad(f+".hedge_after", "must not be negative")
+	}
+	if p.LastResort.RetryAfter < 0 {
+		bad(f+".last_resort.retry_after", "must not be negative")
 	}
 }
 

@@ -41,10 +41,10 @@ func TestParseYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := c.Models["chat"].Targets
-	if len(ts) != 3 || ts[0] != (Target{"openai", "gpt-4o-mini"}) || ts[1] != (Target{"local", "llama3.1:8b"}) {
+	if len(ts) != 3 || ts[0] != (Target{Provider: "openai", Model: "gpt-4o-mini"}) || ts[1] != (Target{Provider: "local", Model: "llama3.1:8b"}) {
 		t.Errorf("targets %+v", ts)
 	}
-	if got := c.Models["router-model"].Targets[0]; got != (Target{"local", "meta-llama/Llama-3.1-8B"}) {
+	if got := c.Models["router-model"].Targets[0]; got != (Target{Provider: "local", Model: "meta-llama/Llama-3.1-8B"}) {
 		t.Errorf("model names may contain '/': %+v", got)
 	}
 	s := c.Providers["sim"].Simulated
@@ -145,5 +145,55 @@ func TestLoad(t *testing.T) {
 	t.Setenv("SLUICE_CONFIG_JSON", "")
 	if _, src, err = Load(""); err != nil || src != "built-in defaults" {
 		t.Fatalf("Load defaults: %v %s", err, src)
+	}
+}
+
+func TestRoutePolicyOverridesDefaults(t *testing.T) {
+	doc := `
+defaults:
+  timeouts: {first_token: 10s, stall: 20s}
+  retry: {max_attempts: 3}
+  last_resort: {retry_after: 30s}
+resilience:
+  retry_budget: {ratio: 0.2, floor: 2}
+  breaker: {consecutive_failures: 3, cooldown: 10s}
+providers: {s: {type: simulated}}
+prices:
+  s/x: {input: 0.15, output: 0.6}
+models:
+  plain: {targets: [s/x]}
+  tuned:
+    targets: [{provider: s, model: x, context_window: 128000}]
+    policy:
+      timeouts: {first_token: 2s}
+      continue_on_break: true
+      hedge_after: 800ms
+`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, tuned := c.Models["plain"].Resolved, c.Models["tuned"].Resolved
+	if plain.Timeouts.FirstToken != 10*time.Second || plain.Retry.MaxAttempts != 3 || plain.ContinueOnBreak {
+		t.Errorf("plain %+v", plain)
+	}
+	if tuned.Timeouts.FirstToken != 2*time.Second || tuned.Timeouts.Stall != 20*time.Second || tuned.Retry.MaxAttempts != 3 ||
+		!tuned.ContinueOnBreak || tuned.HedgeAfter != 800*time.Millisecond || tuned.LastResort.RetryAfter != 30*time.Second {
+		t.Errorf("tuned %+v", tuned)
+	}
+	if c.Models["tuned"].Targets[0].ContextWindow != 128000 || c.Prices["s/x"].Output != 0.6 {
+		t.Error("context window or prices not parsed")
+	}
+	if c.Resilience.RetryBudget.Ratio != 0.2 || c.Resilience.Breaker.ConsecutiveFailures != 3 {
+		t.Errorf("resilience %+v", c.Resilience)
+	}
+	// Unknown policy fields are errors too, named by route.
+	_, err = Parse([]byte("providers: {s: {type: simulated}}\nmodels: {m: {targets: [s/x], policy: {hedge: 1s}}}"))
+	if err == nil || !strings.Contains(err.Error(), "models.m.policy") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = Parse([]byte("providers: {s: {type: simulated}}\nmodels: {m: {targets: [s/x], policy: {retry: {max_attempts: 50}}}}"))
+	if err == nil || !strings.Contains(err.Error(), "models.m.policy.retry.max_attempts") {
+		t.Errorf("err = %v", err)
 	}
 }

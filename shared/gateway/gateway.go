@@ -10,13 +10,18 @@ import (
 	"os"
 	"sort"
 
+	"github.com/sluice-llm/sluice/shared/breaker"
+	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/httpapi"
+	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/provider/anthropic"
 	"github.com/sluice-llm/sluice/shared/provider/bedrock"
 	"github.com/sluice-llm/sluice/shared/provider/openai"
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
+	"github.com/sluice-llm/sluice/shared/retry"
 )
 
 // Build creates the providers and the engine. Secrets are resolved here,
@@ -42,14 +47,41 @@ func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*
 	}
 	routes := make([]*engine.Route, 0, len(c.Models))
 	for alias, m := range c.Models {
-		rt := &engine.Route{Name: alias}
+		rt := &engine.Route{Name: alias, Policy: Policy(m.Resolved)}
 		for _, t := range m.Targets {
-			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model})
+			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model, ContextWindow: t.ContextWindow})
 		}
 		routes = append(routes, rt)
 	}
-	direct := c.Server.DirectRoutes == nil || *c.Server.DirectRoutes
-	return engine.New(routes, list, engine.Options{Direct: direct}), nil
+	o := engine.Options{
+		Direct:   c.Server.DirectRoutes == nil || *c.Server.DirectRoutes,
+		Defaults: Policy(c.Defaults),
+		Budget:   engine.BudgetConfig{Ratio: c.Resilience.RetryBudget.Ratio, Floor: c.Resilience.RetryBudget.Floor},
+	}
+	if b := c.Resilience.Breaker; !b.Disabled {
+		o.Breaker = breaker.NewMemory(breaker.Policy{Window: b.Window, MinRequests: b.MinRequests, FailureRate: b.FailureRate,
+			ConsecutiveFailures: b.ConsecutiveFailures, Cooldown: b.Cooldown, CooldownJitter: b.CooldownJitter,
+			ProbeLease: b.ProbeLease}.WithDefaults())
+	}
+	return engine.New(routes, list, o), nil
+}
+
+// Policy translates a configured policy to the engine's.
+func Policy(p config.Policy) engine.Policy {
+	return engine.Policy{
+		FirstToken:              p.Timeouts.FirstToken,
+		Stall:                   p.Timeouts.Stall,
+		Total:                   p.Timeouts.Total,
+		DeadlineMargin:          p.Timeouts.DeadlineMargin,
+		MinAttempt:              p.Timeouts.MinAttempt,
+		MaxAttempts:             p.Retry.MaxAttempts,
+		Backoff:                 retry.Backoff{Base: p.Retry.BackoffBase, Max: p.Retry.BackoffMax},
+		ContinueOnBreak:         p.ContinueOnBreak,
+		Hedge:                   p.HedgeAfter,
+		FallbackOnContentFilter: p.FallbackOnContentFilter,
+		LastResortMessage:       p.LastResort.Message,
+		RetryAfter:              p.LastResort.RetryAfter,
+	}
 }
 
 func newProvider(ctx context.Context, name string, p config.Provider, getenv func(string) string) (provider.Provider, error) {
@@ -93,4 +125,28 @@ func Logger(c *config.Config) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Server.LogLevel))
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Handler builds the HTTP API over eng with the configured limits, the cost
+// table, and CloudWatch EMF metrics on stdout when running on Lambda.
+func Handler(c *config.Config, eng *engine.Engine, log *slog.Logger) *httpapi.Handler {
+	var rec metrics.Recorder = metrics.Discard
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
+	}
+	return httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec, Cost: Cost(c.Prices)})
+}
+
+// Cost prices usage from a table of USD per million tokens.
+func Cost(prices map[string]config.Price) func(string, chat.Usage) float64 {
+	if len(prices) == 0 {
+		return nil
+	}
+	return func(target string, u chat.Usage) float64 {
+		p, ok := prices[target]
+		if !ok {
+			return 0
+		}
+		return (float64(u.PromptTokens)*p.Input + float64(u.CompletionTokens)*p.Output) / 1e6
+	}
 }

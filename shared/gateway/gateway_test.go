@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/config"
 )
 
@@ -56,5 +57,16 @@ func TestBuildMissingKeyNamesField(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secret") {
 		t.Error("error leaks a key")
+	}
+}
+
+func TestCost(t *testing.T) {
+	cost := Cost(map[string]config.Price{"openai/gpt-4o-mini": {Input: 0.15, Output: 0.60}})
+	got := cost("openai/gpt-4o-mini", chat.Usage{PromptTokens: 1_000_000, CompletionTokens: 500_000})
+	if got < 0.4499 || got > 0.4501 {
+		t.Errorf("cost = %v, want 0.45", got)
+	}
+	if cost("other/x", chat.Usage{PromptTokens: 10}) != 0 || Cost(nil) != nil {
+		t.Error("unpriced targets must cost nothing")
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/metrics"
 )
 
 // DefaultMaxBodyBytes matches the 6 MB request payload limit of Lambda.
@@ -27,6 +28,11 @@ const DefaultMaxBodyBytes = 6 << 20
 type Options struct {
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+	// Metrics receives one record per request (EMF on Lambda).
+	Metrics metrics.Recorder
+	// Cost estimates the USD cost of usage on a target ("provider/model");
+	// nil means no estimate.
+	Cost func(target string, u chat.Usage) float64
 }
 
 // Handler is the HTTP API.
@@ -34,6 +40,8 @@ type Handler struct {
 	engine  *engine.Engine
 	maxBody int64
 	log     *slog.Logger
+	metrics metrics.Recorder
+	cost    func(string, chat.Usage) float64
 	now     func() time.Time
 }
 
@@ -45,7 +53,10 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, now: time.Now}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Discard
+	}
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -117,6 +128,7 @@ func modelNotFound(id string) *apiError {
 type requestLog struct {
 	id     string
 	model  string
+	route  string
 	stream bool
 	status int
 }
@@ -150,6 +162,9 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	rl.model, rl.stream = req.Model, req.Stream
 	rt, ok := h.engine.Route(req.Model)
+	if ok {
+		rl.route = rt.Name
+	}
 	if !ok {
 		rl.status = http.StatusNotFound
 		writeError(w, modelNotFound(req.Model))
@@ -259,32 +274,54 @@ func validate(req *chat.Request) *apiError {
 	return nil
 }
 
+// logRequest writes the request's one log line and metrics record. Prompt
+// and completion text never appear in either.
 func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result) {
+	m := metrics.Request{Route: rl.route, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start)}
+	if res != nil {
+		m.Attempts, m.UpstreamCalls, m.Retries, m.Fallbacks, m.Hedges = res.Counts()
+		if res.Served.Provider != nil {
+			m.Provider, m.Model = res.Served.Provider.Name(), res.Served.Model
+		}
+		m.Stitched, m.TTFB, m.TTFT = res.Stitched, res.TTFB, res.TTFT
+		m.PromptTokens, m.CompletionTokens = res.Usage.PromptTokens, res.Usage.CompletionTokens
+		if h.cost != nil && res.Served.Provider != nil {
+			m.CostUSD = h.cost(res.Served.String(), res.Usage)
+		}
+		if res.Err != nil {
+			m.ErrorKind, m.MidStreamError = res.Err.Kind.String(), res.Committed
+		}
+	} else if rl.status >= 400 {
+		m.ErrorKind = "bad_request"
+	}
+	h.metrics.Record(&m)
 	if !h.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", rl.id),
 		slog.String("model", rl.model),
+		slog.String("route", rl.route),
 		slog.Bool("stream", rl.stream),
 		slog.Int("status", rl.status),
-		slog.Float64("duration_ms", ms(h.now().Sub(start))),
+		slog.Float64("duration_ms", ms(m.Duration)),
 	}
 	if res != nil {
-		if res.Served.Provider != nil {
-			attrs = append(attrs, slog.String("provider", res.Served.Provider.Name()), slog.String("upstream_model", res.Served.Model))
-		}
 		attrs = append(attrs,
-			slog.Int("attempts", len(res.Attempts)+boolInt(res.Err == nil && res.Served.Provider != nil)),
-			slog.Float64("ttfb_ms", ms(res.TTFB)),
-			slog.Float64("ttft_ms", ms(res.TTFT)),
-			slog.Int("prompt_tokens", res.Usage.PromptTokens),
-			slog.Int("completion_tokens", res.Usage.CompletionTokens),
-			slog.String("finish_reason", res.FinishReason),
+			slog.String("provider", m.Provider), slog.String("upstream_model", m.Model),
+			slog.Int("attempts", m.Attempts), slog.Int("upstream_calls", m.UpstreamCalls),
+			slog.Int("retries", m.Retries), slog.Int("fallbacks", m.Fallbacks), slog.Int("hedges", m.Hedges),
+			slog.Bool("stitched", m.Stitched), slog.Bool("last_resort", res.LastResort),
+			slog.Float64("ttfb_ms", ms(m.TTFB)), slog.Float64("ttft_ms", ms(m.TTFT)),
+			slog.Int("prompt_tokens", m.PromptTokens), slog.Int("completion_tokens", m.CompletionTokens),
+			slog.Float64("cost_usd", m.CostUSD), slog.String("finish_reason", res.FinishReason),
 		)
 		if res.Err != nil {
-			attrs = append(attrs, slog.String("error_kind", res.Err.Kind.String()), slog.String("error", res.Err.Error()),
+			attrs = append(attrs, slog.String("error_kind", m.ErrorKind), slog.String("error", res.Err.Error()),
 				slog.Bool("mid_stream", res.Committed))
+		}
+		if res.Stitched {
+			attrs = append(attrs, slog.String("served_by", strings.Join(res.ServedBy, ",")))
 		}
 	}
 	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
@@ -292,9 +329,3 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

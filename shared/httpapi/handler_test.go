@@ -460,3 +460,44 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		t.Fatal("upstream context not canceled after the client went away")
 	}
 }
+
+func TestStitchedStreamIsMarked(t *testing.T) {
+	cut := simulated.New(simulated.Options{Name: "cut", Tokens: 20, Fault: &simulated.Fault{Mode: simulated.FaultCut, After: 6}})
+	spare := simulated.New(simulated.Options{Name: "spare", Tokens: 20})
+	rt := route("chat", cut, spare)
+	rt.Policy.ContinueOnBreak = true
+	srv := server(t, rt)
+	resp := post(t, srv.URL, `{"model":"chat","stream":true,`+userHi+`}`)
+	defer resp.Body.Close()
+	s := readStream(t, resp.Body)
+	if !s.done || s.errBody != nil || s.content != simulated.Text(hiPrompt, 20) {
+		t.Fatalf("done %v err %+v content %q", s.done, s.errBody, s.content)
+	}
+	marker := s.raw[len(s.raw)-2]
+	if !strings.Contains(marker, `"sluice":{"stitched":true,"served_by":["cut/m-cut","spare/m-spare"]}`) {
+		t.Errorf("no stitched marker: %s", marker)
+	}
+	if got := resp.Trailer.Get("X-Sluice-Stitched"); got != "cut/m-cut,spare/m-spare" {
+		t.Errorf("trailer %q", got)
+	}
+}
+
+func TestLastResortAndRetryAfter(t *testing.T) {
+	down := simulated.New(simulated.Options{Name: "down", Fault: &simulated.Fault{Mode: simulated.FaultStatus, Status: 503}})
+	friendly := route("friendly", down)
+	friendly.Policy.LastResortMessage = "We're busy right now; please try again shortly."
+	terse := route("terse", down)
+	terse.Policy.RetryAfter = 20 * time.Second
+	srv := server(t, friendly, terse)
+	resp := post(t, srv.URL, `{"model":"friendly","stream":true,`+userHi+`}`)
+	s := readStream(t, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || s.content != friendly.Policy.LastResortMessage || !s.done || resp.Header.Get("X-Sluice-Provider") != "sluice" {
+		t.Fatalf("last resort: %d %q", resp.StatusCode, s.content)
+	}
+	resp = post(t, srv.URL, `{"model":"terse",`+userHi+`}`)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "20" {
+		t.Fatalf("terse: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

@@ -163,10 +163,11 @@ func failuresAgeOut(h *h) {
 	h.fail("p/a", 2)
 	h.wantState("p/a", breaker.Open)
 
-	// Failures two windows ago do not: 1/4 stays closed, where 3/6 would
-	// have opened.
+	// Failures over two windows ago do not: 1/4 stays closed, where 3/6
+	// would have opened. Not a whole number of windows, so a ring of buckets
+	// must age the old bucket out rather than happen to overwrite it.
 	h.fail("p/b", 2)
-	h.c.Advance(2 * h.p.Window)
+	h.c.Advance(2*h.p.Window + 3*h.p.Window/10)
 	h.succeed("p/b", 3)
 	h.fail("p/b", 1)
 	h.wantState("p/b", breaker.Closed)
@@ -308,8 +309,8 @@ func staleGeneration(h *h) {
 	h.wantState("p/m", breaker.HalfOpen)
 	h.record("p/m", probe, true)
 	h.record("p/m", slow, false) // arrives after the close
-	h.record("p/m", probe, false)
-	h.record("p/m", probe, true) // duplicate reports are stale too
+	h.wantState("p/m", breaker.Closed)
+	h.record("p/m", probe, false) // a second report from the probe is stale too
 	h.wantState("p/m", breaker.Closed)
 	h.allowClosed("p/m")
 }
@@ -329,7 +330,12 @@ func force(h *h) {
 	h.force("p/m", breaker.Closed)
 	h.record("p/m", outstanding, false) // from before both transitions
 	h.wantState("p/m", breaker.Closed)
-	h.allowClosed("p/m")
+
+	// Forcing closed a closed key is still a new generation.
+	outstanding = h.allowClosed("p/m")
+	h.force("p/m", breaker.Closed)
+	h.record("p/m", outstanding, false)
+	h.wantState("p/m", breaker.Closed)
 
 	// Forcing closed over an in-flight probe orphans it.
 	h.trip("p/m")
