@@ -26,14 +26,14 @@ const (
 	chaos429 = iota
 	chaos500
 	chaos503
-	chaosHang       // accepts the connection, never sends a byte
-	chaosStall      // sends a few tokens, then nothing
-	chaosCut        // sends a few tokens, then drops the connection
-	chaosMalformed  // sends a few tokens, then broken JSON
-	chaosHealthy    // streams the whole answer
-	chaosModes      // number of modes
-	chaosTokens  = 24
-	chaosPrefix  = 3 // tokens sent before a mid-stream fault
+	chaosHang      // accepts the connection, never sends a byte
+	chaosStall     // sends a few tokens, then nothing
+	chaosCut       // sends a few tokens, then drops the connection
+	chaosMalformed // sends a few tokens, then broken JSON
+	chaosHealthy   // streams the whole answer
+	chaosModes     // number of modes
+	chaosTokens    = 24
+	chaosPrefix    = 3 // tokens sent before a mid-stream fault
 )
 
 type chaosUpstream struct {

@@ -328,4 +328,3 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
