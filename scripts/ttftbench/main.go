@@ -32,6 +32,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 3000, "requests per target and concurrency level")
+	hedgeN := flag.Int("hedge-n", 1000, "requests per hedging scenario")
 	conc := flag.String("c", "1,8", "concurrency levels")
 	chunks := flag.Int("chunks", 16, "chunks per streamed response")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -76,6 +77,7 @@ func main() {
 			fmt.Printf("%-4d %-20s %10.3f %10.3f %10.3f\n", c, via.name+" overhead", g[0]-d[0], g[1]-d[1], g[2]-d[2])
 		}
 	}
+	hedging(*hedgeN)
 }
 
 // upstream streams like OpenAI: headers, then a content chunk at once.
@@ -179,4 +181,53 @@ func pct(ds []time.Duration) [3]float64 {
 		return float64(ds[int(q*float64(len(ds)-1))].Nanoseconds()) / 1e6
 	}
 	return [3]float64{at(0.50), at(0.90), at(0.99)}
+}
+
+// tailUpstream is an OpenAI upstream with a slow tail: one request in
+// every `every` waits `slow` before its first token. Two of them with
+// different phases model providers that rarely stall together.
+func tailUpstream(every, phase int, slow time.Duration) http.Handler {
+	var mu sync.Mutex
+	n := 0
+	inner := upstream(4)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		i := n
+		n++
+		mu.Unlock()
+		if i%every == phase {
+			select {
+			case <-time.After(slow):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		inner.ServeHTTP(w, r)
+	})
+}
+
+// hedging measures TTFT through the gateway against two upstreams with slow
+// tails, without and with hedging.
+func hedging(n int) {
+	const every, slow, hedgeAfter = 20, 250 * time.Millisecond, 20 * time.Millisecond
+	fmt.Printf("\nHedging: two OpenAI upstreams, 1 in %d requests waits %v before its first token; %d requests at c=1\n", every, slow, n)
+	fmt.Printf("%-28s %10s %10s %10s %10s\n", "route", "p50 ms", "p90 ms", "p99 ms", "max ms")
+	for _, hedge := range []time.Duration{0, hedgeAfter} {
+		a, _ := openai.New(openai.Options{Name: "a", BaseURL: serve(tailUpstream(every, 0, slow)) + "/v1"})
+		b, _ := openai.New(openai.Options{Name: "b", BaseURL: serve(tailUpstream(every, every/2, slow)) + "/v1"})
+		rt := &engine.Route{Name: "bench", Targets: []engine.Target{{Provider: a, Model: "m"}, {Provider: b, Model: "m"}},
+			Policy: engine.Policy{Hedge: hedge}}
+		gw := serve(httpapi.New(engine.New([]*engine.Route{rt}, []provider.Provider{a, b}, engine.Options{}), httpapi.Options{}))
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		var ds []time.Duration
+		for i := 0; i < n; i++ {
+			ds = append(ds, ttft(client, gw))
+		}
+		p := pct(ds)
+		name := "no hedging"
+		if hedge > 0 {
+			name = "hedge after " + hedge.String()
+		}
+		fmt.Printf("%-28s %10.3f %10.3f %10.3f %10.3f\n", name, p[0], p[1], p[2], float64(ds[len(ds)-1].Nanoseconds())/1e6)
+	}
 }
