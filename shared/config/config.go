@@ -79,7 +79,9 @@ type RetryBudget struct {
 	Floor int     `yaml:"floor"` // retries per second always allowed, default 5
 }
 
-// Breaker configures the circuit breakers, one per provider+model.
+// Breaker configures the circuit breakers, one per provider+model. Zero
+// fields take the defaults; a negative failure_rate, consecutive_failures
+// or cooldown_jitter turns that rule off.
 type Breaker struct {
 	Disabled            bool          `yaml:"disabled"`
 	Window              time.Duration `yaml:"window"`
@@ -302,9 +304,9 @@ func (c *Config) Validate() error {
 	if r := c.Resilience.RetryBudget; r.Ratio < 0 || r.Ratio > 10 || r.Floor < 0 {
 		bad("resilience.retry_budget", "ratio must be in [0, 10] and floor not negative")
 	}
-	if b := c.Resilience.Breaker; b.FailureRate < 0 || b.FailureRate > 1 || b.CooldownJitter < 0 || b.CooldownJitter >= 1 ||
-		b.Window < 0 || b.Cooldown < 0 || b.ProbeLease < 0 || b.MinRequests < 0 || b.ConsecutiveFailures < 0 {
-		bad("resilience.breaker", "failure_rate must be in [0, 1], cooldown_jitter in [0, 1), and durations and counts not negative")
+	if b := c.Resilience.Breaker; b.FailureRate > 1 || b.CooldownJitter >= 1 ||
+		b.Window < 0 || b.Cooldown < 0 || b.ProbeLease < 0 || b.MinRequests < 0 {
+		bad("resilience.breaker", "failure_rate must be at most 1, cooldown_jitter below 1, and durations and counts not negative")
 	}
 	for key, p := range c.Prices {
 		if !strings.Contains(key, "/") {

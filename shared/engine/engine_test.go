@@ -17,7 +17,6 @@ import (
 
 // recSink records what a client would see.
 type recSink struct {
-	mu        sync.Mutex
 	buffered  bool
 	committed bool
 	served    string
@@ -351,7 +350,7 @@ func TestLastResort(t *testing.T) {
 func TestBreakerSkipsOpenTarget(t *testing.T) {
 	down := simulated.New(simulated.Options{Name: "down", Fault: &simulated.Fault{Mode: "status", Status: 503}})
 	up := simulated.New(simulated.Options{Name: "up"})
-	br := breaker.NewMemory(breaker.Policy{ConsecutiveFailures: 3, Cooldown: time.Hour, FailureRate: 0})
+	br := breaker.NewMemory(breaker.Policy{ConsecutiveFailures: 3, Cooldown: time.Hour, FailureRate: -1})
 	p := fast()
 	p.MaxAttempts = 1
 	e, rt := newEngine(p, []provider.Provider{down, up}, Options{Breaker: br})

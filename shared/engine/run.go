@@ -164,22 +164,20 @@ func (r *run) admit(ctx context.Context, t Target) (breaker.Permit, bool) {
 	return p, p.Allowed
 }
 
-// outcome tells the breaker how a call went. Only failures that say
-// something about the provider's health count against it.
+// outcome tells the breaker how a call went. A provider that answered,
+// even to refuse the request, is healthy; one that failed transiently or
+// rejected our credentials is not; a client that left proves nothing, so a
+// canceled probe simply lets its lease expire.
 func (r *run) outcome(t Target, p breaker.Permit, err *provider.Error) {
 	if r.e.breaker == nil || !p.Allowed {
 		return
 	}
-	if err != nil && !err.Kind.Transient() {
-		if p.Probe {
-			// The probe proved nothing either way; give the lease back as a
-			// success only if the provider answered at all.
-			_ = r.e.breaker.Record(context.Background(), t.String(), p, err.Kind != provider.KindCanceled)
-		}
+	if err != nil && err.Kind == provider.KindCanceled {
 		return
 	}
+	healthy := err == nil || !(err.Kind.Transient() || err.Kind == provider.KindAuth)
 	// Breaker bookkeeping must not wait on the request's context.
-	_ = r.e.breaker.Record(context.Background(), t.String(), p, err == nil)
+	_ = r.e.breaker.Record(context.Background(), t.String(), p, healthy)
 }
 
 // afterBreak decides what follows a failure after the response committed.
@@ -359,7 +357,9 @@ func (r *run) relay(ctx context.Context, o *opened) *provider.Error {
 		if err != nil {
 			pe := r.classify(ctx, o.t, err, o.dog)
 			if pe.Kind.Transient() {
-				r.outcome(o.t, breaker.Permit{Allowed: true, Generation: o.permit.Generation}, pe)
+				// Counts against the provider; a repeat report of a probe's
+				// permit is ignored by the breaker.
+				r.outcome(o.t, o.permit, pe)
 			}
 			return r.served(o, pe)
 		}
