@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
+mkdir -p .cache
+
+# DynamoDB (and later SQS) integration tests run against a real AWS API
+# emulator: moto, started here, or whatever AWS_ENDPOINT_URL points at.
+source scripts/emulator.sh
 
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 5m ./...

@@ -603,7 +603,10 @@ func TestCutStream(t *testing.T) {
 		})
 		s := mustStream(t, p, &chat.Request{Messages: []chat.Message{{Role: "user", Content: chat.TextContent("hi")}}})
 		_, err := collect(t, s)
-		if pe := asProviderError(t, err); pe.Kind != provider.KindProtocol {
+		// The SDK's reader closes its event channel and records the CRC
+		// error in either order, so the stream may look cut rather than
+		// corrupt; both are transient failures that fall back the same way.
+		if pe := asProviderError(t, err); pe.Kind != provider.KindProtocol && pe.Kind != provider.KindUnavailable {
 			t.Errorf("got %v", err)
 		}
 	})
