@@ -127,7 +127,7 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 		finish:    finish,
 		fault:     fault,
 		usage: chat.Usage{
-			PromptTokens:     EstimateTokens(req.Chat.Messages),
+			PromptTokens:     req.Chat.EstimateTokens(),
 			CompletionTokens: len(pieces) + p.o.ReasoningTokens,
 		},
 	}
@@ -240,16 +240,6 @@ func clip(s string, n int) string {
 // Text is the full deterministic answer, for tests that check output.
 func Text(prompt []chat.Message, tokens int) string {
 	return strings.Join(Answer(prompt, tokens), "")
-}
-
-// EstimateTokens is a rough prompt size: four characters a token plus a
-// little per message, the usual rule of thumb for English text.
-func EstimateTokens(msgs []chat.Message) int {
-	n := 0
-	for _, m := range msgs {
-		n += 4 + (len(m.Content.String())+3)/4
-	}
-	return n
 }
 
 type stream struct {
