@@ -16,8 +16,10 @@ func request(msgs ...chat.Message) *provider.Request {
 	return &provider.Request{Model: "sim-1", Chat: &chat.Request{Messages: msgs}}
 }
 
-func user(s string) chat.Message      { return chat.Message{Role: "user", Content: chat.TextContent(s)} }
-func assistant(s string) chat.Message { return chat.Message{Role: "assistant", Content: chat.TextContent(s)} }
+func user(s string) chat.Message { return chat.Message{Role: "user", Content: chat.TextContent(s)} }
+func assistant(s string) chat.Message {
+	return chat.Message{Role: "assistant", Content: chat.TextContent(s)}
+}
 
 func drain(t *testing.T, s provider.Stream) (text, reasoning, finish string, usage *chat.Usage, err error) {
 	t.Helper()
