@@ -28,6 +28,28 @@ type Config struct {
 	// Prices are USD per million tokens by "provider/model", for the cost
 	// estimate in logs and metrics.
 	Prices map[string]Price `yaml:"prices"`
+	State  State            `yaml:"state"`
+}
+
+// State says where shared state lives.
+type State struct {
+	// Backend is "memory" (per instance, no API keys: the local default) or
+	// "dynamodb" (shared across instances; API keys and quotas enforced).
+	// Empty means dynamodb when a table is named, else memory.
+	Backend string `yaml:"backend"`
+	// Table is the DynamoDB table; $SLUICE_TABLE if empty.
+	Table string `yaml:"table"`
+	// QuotaShards splits each quota counter over this many items, for
+	// tenants hot enough to approach DynamoDB's per-item write rate.
+	QuotaShards int `yaml:"quota_shards"`
+	// BreakerCache is how long an instance trusts its copy of a breaker.
+	BreakerCache time.Duration `yaml:"breaker_cache"`
+	// KeyCache is how long an instance trusts a resolved API key; disabling
+	// a key takes effect within it.
+	KeyCache time.Duration `yaml:"key_cache"`
+	// DefaultOutputTokens is reserved for output when a request sets no
+	// max_tokens; settlement corrects it.
+	DefaultOutputTokens int `yaml:"default_output_tokens"`
 }
 
 // Policy is how a route behaves under failure. Route policies start from
@@ -301,6 +323,17 @@ func (c *Config) Validate() error {
 		bad("models", "at least one model alias is required")
 	}
 	validatePolicy("defaults", c.Defaults, bad)
+	switch c.State.Backend {
+	case "", "memory", "dynamodb":
+	default:
+		bad("state.backend", "must be memory or dynamodb, not %q", c.State.Backend)
+	}
+	if c.State.QuotaShards < 0 || c.State.QuotaShards > 100 {
+		bad("state.quota_shards", "must be between 1 and 100")
+	}
+	if c.State.BreakerCache < 0 || c.State.KeyCache < 0 || c.State.DefaultOutputTokens < 0 {
+		bad("state", "breaker_cache, key_cache and default_output_tokens must not be negative")
+	}
 	if r := c.Resilience.RetryBudget; r.Ratio < 0 || r.Ratio > 10 || r.Floor < 0 {
 		bad("resilience.retry_budget", "ratio must be in [0, 10] and floor not negative")
 	}

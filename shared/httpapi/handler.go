@@ -19,6 +19,8 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/metrics"
+	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
 // DefaultMaxBodyBytes matches the 6 MB request payload limit of Lambda.
@@ -33,6 +35,8 @@ type Options struct {
 	// Cost estimates the USD cost of usage on a target ("provider/model");
 	// nil means no estimate.
 	Cost func(target string, u chat.Usage) float64
+	// Tenancy enables API keys and quotas; nil leaves the gateway open.
+	Tenancy *Tenancy
 }
 
 // Handler is the HTTP API.
@@ -42,6 +46,7 @@ type Handler struct {
 	log     *slog.Logger
 	metrics metrics.Recorder
 	cost    func(string, chat.Usage) float64
+	tenancy *Tenancy
 	now     func() time.Time
 }
 
@@ -56,7 +61,10 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Metrics == nil {
 		o.Metrics = metrics.Discard
 	}
-	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, now: time.Now}
+	if o.Tenancy == nil {
+		o.Tenancy = &Tenancy{}
+	}
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -127,6 +135,7 @@ func modelNotFound(id string) *apiError {
 // requestLog collects what the per-request log line reports.
 type requestLog struct {
 	id     string
+	tenant string
 	model  string
 	route  string
 	stream bool
@@ -153,6 +162,18 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	var tnt *tenant.Tenant
+	if h.tenancy.Auth != nil {
+		// Before reading the body: an unknown caller costs no parsing.
+		var aerr *apiError
+		if tnt, aerr = h.authenticate(r); aerr != nil {
+			rl.status = aerr.status
+			writeError(w, aerr)
+			h.logRequest(rl, start, nil)
+			return
+		}
+		rl.tenant = tnt.ID
+	}
 	req, aerr := h.decode(w, r)
 	if aerr != nil {
 		rl.status = aerr.status
@@ -171,6 +192,15 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		h.logRequest(rl, start, nil)
 		return
 	}
+	var lease *quota.Lease
+	if tnt != nil {
+		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {
+			rl.status = aerr.status
+			writeError(w, aerr)
+			h.logRequest(rl, start, nil)
+			return
+		}
+	}
 	created := start.Unix()
 	if req.Stream {
 		sink = newStreamSink(w, id, created, req.IncludeUsage())
@@ -179,6 +209,7 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	res := h.engine.Run(r.Context(), rt, req, sink)
 	rl.status = sink.finish(w, &res)
+	h.settle(lease, req, &res, sink.sent())
 	h.logRequest(rl, start, &res)
 }
 
@@ -277,7 +308,7 @@ func validate(req *chat.Request) *apiError {
 // logRequest writes the request's one log line and metrics record. Prompt
 // and completion text never appear in either.
 func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result) {
-	m := metrics.Request{Route: rl.route, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start)}
+	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start)}
 	if res != nil {
 		m.Attempts, m.UpstreamCalls, m.Retries, m.Fallbacks, m.Hedges = res.Counts()
 		if res.Served.Provider != nil {
@@ -300,6 +331,7 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", rl.id),
+		slog.String("tenant", rl.tenant),
 		slog.String("model", rl.model),
 		slog.String("route", rl.route),
 		slog.Bool("stream", rl.stream),

@@ -20,6 +20,9 @@ type responseSink interface {
 	finish(w http.ResponseWriter, res *engine.Result) int
 	// fail ends a response already under way with an error.
 	fail(e *apiError)
+	// sent is the number of content bytes delivered, for estimating usage
+	// the provider did not report.
+	sent() int
 }
 
 // setServedHeaders names who served, so clients and logs can tell fallback
@@ -40,6 +43,7 @@ type streamSink struct {
 	started  bool
 	first    bool
 	finished bool // a finish_reason went out
+	bytes    int  // content bytes sent
 }
 
 func newStreamSink(w http.ResponseWriter, id string, created int64, includeUsage bool) *streamSink {
@@ -71,9 +75,15 @@ func (s *streamSink) Event(ev *provider.Event) error {
 	}
 	b := s.enc.delta(ev, s.first)
 	s.first = false
+	s.bytes += len(ev.Content) + len(ev.Reasoning) + len(ev.Refusal)
+	for _, tc := range ev.ToolCalls {
+		s.bytes += len(tc.Function.Name) + len(tc.Function.Arguments)
+	}
 	_, err := s.w.Write(b)
 	return err
 }
+
+func (s *streamSink) sent() int { return s.bytes }
 
 func (s *streamSink) Flush() error {
 	if s.flusher != nil {
@@ -211,3 +221,11 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 }
 
 func (b *bufferSink) fail(e *apiError) {}
+
+func (b *bufferSink) sent() int {
+	n := b.content.Len() + b.reason.Len() + b.refusal.Len()
+	for _, t := range b.tools {
+		n += len(t.Function.Name) + len(t.Function.Arguments)
+	}
+	return n
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/tenant"
+)
+
+// Authenticator resolves an Authorization header to a tenant.
+type Authenticator interface {
+	Authenticate(ctx context.Context, authorization string) (*tenant.Tenant, error)
+}
+
+// Tenancy switches on API keys and quotas. Without it the gateway is open:
+// fine on a laptop, and the functions say so at start.
+type Tenancy struct {
+	Auth  Authenticator
+	Quota quota.Store
+	// DefaultOutputTokens is reserved for output when a request sets no
+	// limit; settlement corrects it to what was really used.
+	DefaultOutputTokens int
+}
+
+const defaultOutputReservation = 1024
+
+// authenticate maps the authenticator's verdict to OpenAI's error shapes.
+func (h *Handler) authenticate(r *http.Request) (*tenant.Tenant, *apiError) {
+	t, err := h.tenancy.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.Is(err, tenant.ErrMissingKey):
+		return nil, &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "missing_api_key",
+			message: "You didn't provide an API key. Send it as a Bearer token: Authorization: Bearer YOUR_KEY."}
+	case errors.Is(err, tenant.ErrUnknownKey), errors.Is(err, tenant.ErrDisabledKey):
+		return nil, &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
+			message: "Incorrect API key provided, or the key has been disabled."}
+	case errors.Is(err, tenant.ErrDisabledTenant):
+		return nil, &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "tenant_disabled",
+			message: "This API key's tenant is disabled."}
+	}
+	h.log.Error("authentication failed", "error", err.Error())
+	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "auth_unavailable",
+		message: "The gateway could not check the API key right now; retry shortly.", retryAfter: time.Second}
+}
+
+// reserve books the request's estimated use against every quota window of
+// the tenant: the one state write before the first token.
+func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Request, rt *engine.Route) (*quota.Lease, *apiError) {
+	if h.tenancy.Quota == nil || t.Limits.Unlimited() {
+		return nil, nil
+	}
+	out := req.OutputLimit()
+	if out == 0 {
+		out = h.tenancy.DefaultOutputTokens
+		if out == 0 {
+			out = defaultOutputReservation
+		}
+	}
+	u := chat.Usage{PromptTokens: req.EstimateTokens(), CompletionTokens: out}
+	amt := quota.Amounts{Requests: 1, Tokens: int64(u.PromptTokens + u.CompletionTokens)}
+	if h.cost != nil && len(rt.Targets) > 0 {
+		amt.CostMicros = int64(h.cost(rt.Targets[0].String(), u) * 1e6)
+	}
+	lease, err := h.tenancy.Quota.Reserve(ctx, t.ID, t.Limits, t.Location(), amt, h.now())
+	var ex *quota.ExceededError
+	switch {
+	case err == nil:
+		return lease, nil
+	case errors.As(err, &ex):
+		e := &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "rate_limit_exceeded",
+			message: ex.Error(), retryAfter: ex.RetryAfter(h.now())}
+		if ex.Window.Metric == "cost" || ex.Window.End.Sub(ex.Window.Start) > time.Hour {
+			e.code = "insufficient_quota" // a budget, not a rate: waiting a few seconds won't help
+		}
+		return nil, e
+	}
+	h.log.Error("quota reservation failed", "tenant", t.ID, "error", err.Error())
+	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "quota_unavailable",
+		message: "The gateway could not check the quota right now; retry shortly.", retryAfter: time.Second}
+}
+
+// settle replaces the reservation with what the request really used. When
+// the provider reported no usage (a stream cut, or ended by the deadline),
+// it is estimated from what was sent. A request that never reached an
+// upstream releases its reservation whole.
+func (h *Handler) settle(lease *quota.Lease, req *chat.Request, res *engine.Result, sentBytes int) {
+	if lease == nil {
+		return
+	}
+	// The client may be gone; the books must still be closed.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, calls, _, _, _ := res.Counts()
+	var err error
+	if calls == 0 && !res.Committed {
+		err = h.tenancy.Quota.Release(ctx, lease)
+	} else {
+		u := res.Usage
+		if u.TotalTokens == 0 {
+			u.PromptTokens = req.EstimateTokens()
+			u.CompletionTokens = (sentBytes + 3) / 4
+			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		}
+		actual := quota.Amounts{Requests: 1, Tokens: int64(u.TotalTokens)}
+		if h.cost != nil && res.Served.Provider != nil {
+			actual.CostMicros = int64(h.cost(res.Served.String(), u) * 1e6)
+		}
+		err = h.tenancy.Quota.Settle(ctx, lease, actual)
+	}
+	if err != nil {
+		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", fmt.Sprint(err))
+	}
+}
