@@ -30,13 +30,14 @@ func main() {
 		os.Exit(2)
 	}
 	log := gateway.Logger(cfg)
-	eng, err := gateway.Build(context.Background(), cfg, os.Getenv)
+	gw, err := gateway.New(context.Background(), cfg, os.Getenv, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
 		os.Exit(2)
 	}
-	h := gateway.Handler(cfg, eng, log)
-	log.Info("sluice orchestrate ready", "config", source, "models", eng.Models())
+	defer gw.Close()
+	h := gw.Handler
+	log.Info("sluice orchestrate ready", "config", source, "models", gw.Engine.Models(), "state", gw.State)
 
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		lambda.Start(lambdahttp.Buffered(h))

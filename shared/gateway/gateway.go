@@ -9,10 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/sluice-llm/sluice/shared/breaker"
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/config"
+	"github.com/sluice-llm/sluice/shared/ddb"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/httpapi"
 	"github.com/sluice-llm/sluice/shared/metrics"
@@ -21,12 +25,19 @@ import (
 	"github.com/sluice-llm/sluice/shared/provider/bedrock"
 	"github.com/sluice-llm/sluice/shared/provider/openai"
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
+	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/retry"
+	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
-// Build creates the providers and the engine. Secrets are resolved here,
-// once, at start; a missing one fails naming the field.
+// Build creates the providers and the engine with per-instance breakers.
+// Secrets are resolved here, once, at start; a missing one fails naming the
+// field.
 func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*engine.Engine, error) {
+	return build(ctx, c, getenv, nil)
+}
+
+func build(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker) (*engine.Engine, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -58,12 +69,21 @@ func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*
 		Defaults: Policy(c.Defaults),
 		Budget:   engine.BudgetConfig{Ratio: c.Resilience.RetryBudget.Ratio, Floor: c.Resilience.RetryBudget.Floor},
 	}
-	if b := c.Resilience.Breaker; !b.Disabled {
-		o.Breaker = breaker.NewMemory(breaker.Policy{Window: b.Window, MinRequests: b.MinRequests, FailureRate: b.FailureRate,
-			ConsecutiveFailures: b.ConsecutiveFailures, Cooldown: b.Cooldown, CooldownJitter: b.CooldownJitter,
-			ProbeLease: b.ProbeLease}.WithDefaults())
+	if !c.Resilience.Breaker.Disabled {
+		if br == nil {
+			br = breaker.NewMemory(BreakerPolicy(c))
+		}
+		o.Breaker = br
 	}
 	return engine.New(routes, list, o), nil
+}
+
+// BreakerPolicy translates the configured breaker policy.
+func BreakerPolicy(c *config.Config) breaker.Policy {
+	b := c.Resilience.Breaker
+	return breaker.Policy{Window: b.Window, MinRequests: b.MinRequests, FailureRate: b.FailureRate,
+		ConsecutiveFailures: b.ConsecutiveFailures, Cooldown: b.Cooldown, CooldownJitter: b.CooldownJitter,
+		ProbeLease: b.ProbeLease}.WithDefaults()
 }
 
 // Policy translates a configured policy to the engine's.
@@ -127,14 +147,99 @@ func Logger(c *config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// Handler builds the HTTP API over eng with the configured limits, the cost
-// table, and CloudWatch EMF metrics on stdout when running on Lambda.
-func Handler(c *config.Config, eng *engine.Engine, log *slog.Logger) *httpapi.Handler {
+// Gateway is a function's whole serving stack: state, engine and handler.
+type Gateway struct {
+	Engine  *engine.Engine
+	Handler *httpapi.Handler
+	// State describes where shared state lives, for the start-up log.
+	State string
+	close []func()
+}
+
+// Close flushes background state writes.
+func (g *Gateway) Close() {
+	for _, f := range g.close {
+		f()
+	}
+}
+
+// New builds the gateway a function serves. With a DynamoDB table, breaker
+// state is shared across instances and API keys and quotas are enforced;
+// without one, state is per instance and anyone may call.
+func New(ctx context.Context, c *config.Config, getenv func(string) string, log *slog.Logger) (*Gateway, error) {
+	return NewWith(ctx, c, getenv, log, Deps{})
+}
+
+// Deps are clients New would otherwise make itself; tests pass counting
+// or emulator-bound ones.
+type Deps struct {
+	DynamoDB *dynamodb.Client
+}
+
+// NewWith is New with injected dependencies.
+func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, log *slog.Logger, deps Deps) (*Gateway, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	g := &Gateway{}
+	table := c.State.Table
+	if table == "" {
+		table = getenv("SLUICE_TABLE")
+	}
+	backend := c.State.Backend
+	if backend == "" {
+		backend = "memory"
+		if table != "" {
+			backend = "dynamodb"
+		}
+	}
+	var br breaker.Breaker
+	var tenancy *httpapi.Tenancy
+	switch backend {
+	case "dynamodb":
+		if table == "" {
+			return nil, &config.FieldError{Field: "state.table", Msg: "a DynamoDB table is required (or set SLUICE_TABLE)"}
+		}
+		client := deps.DynamoDB
+		if client == nil {
+			var err error
+			if client, err = ddb.NewClient(ctx); err != nil {
+				return nil, err
+			}
+		}
+		cacheTTL := c.State.BreakerCache
+		if cacheTTL == 0 {
+			cacheTTL = time.Second
+		}
+		d := breaker.NewDynamo(client, table, BreakerPolicy(c), breaker.WithCacheTTL(cacheTTL))
+		br = d
+		g.close = append(g.close, func() {
+			fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = d.Flush(fctx)
+		})
+		shards := max(c.State.QuotaShards, 1)
+		tenancy = &httpapi.Tenancy{
+			Auth:                tenant.NewAuthenticator(tenant.NewDynamo(client, table), c.State.KeyCache),
+			Quota:               quota.NewDynamo(client, table, quota.WithShards(shards)),
+			DefaultOutputTokens: c.State.DefaultOutputTokens,
+		}
+		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
+	default:
+		g.State = "memory: per-instance breakers; no API keys required (open mode)"
+	}
+	eng, err := build(ctx, c, getenv, br)
+	if err != nil {
+		return nil, err
+	}
 	var rec metrics.Recorder = metrics.Discard
-	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
 	}
-	return httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec, Cost: Cost(c.Prices)})
+	g.Engine = eng
+	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
+		Cost: Cost(c.Prices), Tenancy: tenancy})
+	return g, nil
 }
 
 // Cost prices usage from a table of USD per million tokens.
