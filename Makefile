@@ -31,10 +31,9 @@ build:
 	  if [ $$size -gt $(MAX_ZIP) ]; then echo "$$f.zip exceeds 8 MB" >&2; exit 1; fi; \
 	done
 
-## bench: micro-benchmarks (allocations per chunk) and the TTFT overhead load test
+## bench: micro-benchmarks (allocations per chunk) and the TTFT load test (overhead, hedging, state backends)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./shared/...
-	$(GO) run ./scripts/ttftbench
+	bash scripts/bench.sh
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

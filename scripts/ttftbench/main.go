@@ -9,10 +9,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -22,17 +24,27 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	sluiceconfig "github.com/sluice-llm/sluice/shared/config"
+	"github.com/sluice-llm/sluice/shared/ddb"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/gateway"
 	"github.com/sluice-llm/sluice/shared/httpapi"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/provider/openai"
+	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
 func main() {
 	n := flag.Int("n", 3000, "requests per target and concurrency level")
 	hedgeN := flag.Int("hedge-n", 1000, "requests per hedging scenario")
+	stateN := flag.Int("state-n", 500, "requests per state backend (needs AWS_ENDPOINT_URL or AWS credentials)")
 	conc := flag.String("c", "1,8", "concurrency levels")
 	chunks := flag.Int("chunks", 16, "chunks per streamed response")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -78,6 +90,11 @@ func main() {
 		}
 	}
 	hedging(*hedgeN)
+	if os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("SLUICE_BENCH_TABLE") != "" {
+		stateBackends(*stateN)
+	} else {
+		fmt.Println("\n(state backends skipped: set AWS_ENDPOINT_URL, as `make bench` does with moto)")
+	}
 }
 
 // upstream streams like OpenAI: headers, then a content chunk at once.
@@ -230,4 +247,91 @@ func hedging(n int) {
 		}
 		fmt.Printf("%-28s %10.3f %10.3f %10.3f %10.3f\n", name, p[0], p[1], p[2], float64(ds[len(ds)-1].Nanoseconds())/1e6)
 	}
+}
+
+// stateBackends compares TTFT through the gateway with in-memory state and
+// with DynamoDB-backed state (API key auth, quota reservation, shared
+// breakers), and counts DynamoDB calls per request.
+func stateBackends(n int) {
+	ctx := context.Background()
+	up := serve(upstream(16))
+	table := os.Getenv("SLUICE_BENCH_TABLE")
+	if table == "" {
+		table = "sluice-bench-" + strings.ToLower(rand.Text()[:8])
+	}
+	count := &countingTransport{}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: count}
+	})
+	if err := ddb.CreateTable(ctx, client, table); err != nil {
+		log.Fatal(err)
+	}
+	tenants := tenant.NewDynamo(client, table)
+	_ = tenants.CreateTenant(ctx, tenant.Tenant{ID: "bench", TimeZone: "Asia/Tokyo",
+		Limits: quota.Limits{RequestsPerMinute: 1_000_000, TokensPerDay: 1_000_000_000}})
+	key, k, _ := tenant.NewKey("bench", time.Now())
+	if err := tenants.PutKey(ctx, k); err != nil {
+		log.Fatal(err)
+	}
+	doc := `
+providers: {up: {type: openai, base_url: "` + up + `/v1"}}
+models: {bench: {targets: [up/gpt-bench]}}
+`
+	fmt.Printf("\nState backends: TTFT through sluice, %d streamed requests at c=1 (DynamoDB at %s)\n", n, endpoint())
+	fmt.Printf("%-34s %10s %10s %10s %14s\n", "state", "p50 ms", "p90 ms", "p99 ms", "DDB calls/req")
+	for _, backend := range []string{"memory", "dynamodb"} {
+		cfg, err := sluiceconfig.Parse([]byte(doc + "state: {backend: " + backend + ", table: " + table + "}\n"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		g, err := gateway.NewWith(ctx, cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler), gateway.Deps{DynamoDB: client})
+		if err != nil {
+			log.Fatal(err)
+		}
+		gw := serve(g.Handler)
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		authed := &http.Client{Transport: bearer{key: key, rt: hc.Transport}}
+		for i := 0; i < 20; i++ {
+			ttft(authed, gw) // warm the key and breaker caches
+		}
+		before := count.n.Load()
+		var ds []time.Duration
+		for i := 0; i < n; i++ {
+			ds = append(ds, ttft(authed, gw))
+		}
+		calls := float64(count.n.Load()-before) / float64(n)
+		p := pct(ds)
+		fmt.Printf("%-34s %10.3f %10.3f %10.3f %14.2f\n", backend, p[0], p[1], p[2], calls)
+		g.Close()
+	}
+	fmt.Println("(with DynamoDB: the one write before the first token is the quota reservation; settlement follows the stream)")
+}
+
+func endpoint() string {
+	if e := os.Getenv("AWS_ENDPOINT_URL"); e != "" {
+		return e
+	}
+	return "AWS"
+}
+
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+type bearer struct {
+	key string
+	rt  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.key)
+	return b.rt.RoundTrip(r)
 }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# make bench: micro-benchmarks, then the TTFT load test (overhead, hedging,
+# and state backends against the AWS API emulator).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .cache
+go test -run '^$' -bench . -benchmem -benchtime 2s ./shared/...
+source scripts/emulator.sh
+go run ./scripts/ttftbench
