@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .cache
-go test -run '^$' -bench . -benchmem -benchtime 2s ./shared/...
 source scripts/emulator.sh
+go test -run '^$' -bench . -benchmem -benchtime 2s ./shared/...
 go run ./scripts/ttftbench
