@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
 	"github.com/sluice-llm/sluice/shared/lambdahttp"
 	"github.com/sluice-llm/sluice/shared/localserve"
@@ -24,26 +23,17 @@ func main() {
 	path := flag.String("config", "", "configuration file, YAML or JSON (default $SLUICE_CONFIG, else built-in)")
 	flag.Parse()
 
-	cfg, source, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
-		os.Exit(2)
-	}
-	log := gateway.Logger(cfg)
-	gw, err := gateway.New(context.Background(), cfg, os.Getenv, log)
+	gw, _, log, err := gateway.Load(context.Background(), *path, "orchestrate")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
 		os.Exit(2)
 	}
 	defer gw.Close()
-	h := gw.Handler
-	log.Info("sluice orchestrate ready", "config", source, "models", gw.Engine.Models(), "state", gw.State)
-
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
-		lambda.Start(lambdahttp.Buffered(h))
+		lambda.Start(lambdahttp.Buffered(gw.Handler))
 		return
 	}
-	if err := localserve.Run(localserve.Addr(*addr, "127.0.0.1:8081"), h, log, 30*time.Second); err != nil {
+	if err := localserve.Run(localserve.Addr(*addr, "127.0.0.1:8081"), gw.Handler, log, 30*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(1)
 	}

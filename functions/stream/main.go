@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdaurl"
 
-	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
 	"github.com/sluice-llm/sluice/shared/localserve"
 )
@@ -22,26 +21,17 @@ func main() {
 	path := flag.String("config", "", "configuration file, YAML or JSON (default $SLUICE_CONFIG, else built-in)")
 	flag.Parse()
 
-	cfg, source, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
-		os.Exit(2)
-	}
-	log := gateway.Logger(cfg)
-	gw, err := gateway.New(context.Background(), cfg, os.Getenv, log)
+	gw, cfg, log, err := gateway.Load(context.Background(), *path, "stream")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice: invalid configuration:", err)
 		os.Exit(2)
 	}
 	defer gw.Close()
-	h := gw.Handler
-	log.Info("sluice stream ready", "config", source, "models", gw.Engine.Models(), "state", gw.State)
-
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
-		lambdaurl.Start(h)
+		lambdaurl.Start(gw.Handler)
 		return
 	}
-	if err := localserve.Run(localserve.Addr(*addr, cfg.Server.Addr), h, log, 30*time.Second); err != nil {
+	if err := localserve.Run(localserve.Addr(*addr, cfg.Server.Addr), gw.Handler, log, 30*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(1)
 	}

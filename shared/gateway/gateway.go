@@ -255,3 +255,21 @@ func Cost(prices map[string]config.Price) func(string, chat.Usage) float64 {
 		return (float64(u.PromptTokens)*p.Input + float64(u.CompletionTokens)*p.Output) / 1e6
 	}
 }
+
+// Load is what every function does at start: read the configuration (the
+// file at path, $SLUICE_CONFIG, $SLUICE_CONFIG_JSON or the built-in
+// defaults), make its logger, and build the gateway. The error names the
+// configuration field at fault.
+func Load(ctx context.Context, path, function string) (*Gateway, *config.Config, *slog.Logger, error) {
+	cfg, source, err := config.Load(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log := Logger(cfg)
+	g, err := New(ctx, cfg, os.Getenv, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log.Info("sluice "+function+" ready", "config", source, "models", g.Engine.Models(), "state", g.State)
+	return g, cfg, log, nil
+}

@@ -3,10 +3,29 @@ package provider
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
+
+// HTTPClient is the client HTTP providers share unless given their own, so
+// every provider pools and keeps warm its connections to the same hosts.
+// It has no overall timeout: streams are long, and the engine's deadlines
+// bound every attempt.
+var HTTPClient = sync.OnceValue(func() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
+})
 
 // maxErrorBody bounds how much of an upstream error body is read.
 const maxErrorBody = 64 << 10

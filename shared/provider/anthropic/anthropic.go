@@ -9,14 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 	"unicode"
 
 	"github.com/sluice-llm/sluice/shared/chat"
@@ -85,7 +82,7 @@ func New(o Options) (*Provider, error) {
 		o.Version = DefaultVersion
 	}
 	if o.Client == nil {
-		o.Client = defaultClient()
+		o.Client = provider.HTTPClient()
 	}
 	if o.DefaultMaxTokens <= 0 {
 		o.DefaultMaxTokens = DefaultMaxTokens
@@ -93,21 +90,6 @@ func New(o Options) (*Provider, error) {
 	return &Provider{name: o.Name, url: u.String(), key: o.APIKey, version: o.Version,
 		headers: o.Headers, client: o.Client, maxTokens: o.DefaultMaxTokens}, nil
 }
-
-// defaultClient is shared so every Anthropic provider pools connections to
-// the same host together.
-var defaultClient = sync.OnceValue(func() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}}
-})
 
 // Name implements provider.Provider.
 func (p *Provider) Name() string { return p.name }

@@ -9,11 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
@@ -72,26 +70,10 @@ func New(o Options) (*Provider, error) {
 		o.APIKeyHeader = "Authorization"
 	}
 	if o.Client == nil {
-		o.Client = DefaultClient()
+		o.Client = provider.HTTPClient()
 	}
 	return &Provider{name: o.Name, url: u.String(), key: o.APIKey, keyHdr: o.APIKeyHeader,
 		headers: o.Headers, client: o.Client}, nil
-}
-
-// DefaultClient is an HTTP client tuned for long-lived streams to a few
-// hosts: connections are pooled and kept warm, and there is no overall
-// timeout because the gateway's own deadlines bound each attempt.
-func DefaultClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}}
 }
 
 // Name implements provider.Provider.
