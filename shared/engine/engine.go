@@ -109,7 +109,9 @@ func (e *Engine) Route(model string) (*Route, bool) {
 	if e.direct {
 		if name, m, ok := strings.Cut(model, "/"); ok && m != "" {
 			if p, ok := e.providers[name]; ok {
-				return &Route{Name: model, Targets: []Target{{Provider: p, Model: m}}, Policy: e.defaults}, true
+				// The route is named for the provider, not the client's model
+				// string, so metrics keep a bounded set of dimensions.
+				return &Route{Name: name + "/*", Targets: []Target{{Provider: p, Model: m}}, Policy: e.defaults}, true
 			}
 		}
 	}
@@ -132,11 +134,21 @@ func (e *Engine) budget(key string) *retry.Budget {
 	defer e.mu.Unlock()
 	b, ok := e.budgets[key]
 	if !ok {
+		if len(e.budgets) >= maxBudgets {
+			// Direct routes let clients name any model; past this many
+			// targets they share one budget rather than grow memory.
+			key = "\x00overflow"
+			if b, ok = e.budgets[key]; ok {
+				return b
+			}
+		}
 		b = retry.NewBudget(e.budgetCfg.Ratio, e.budgetCfg.Floor, retry.WithClock(e.now))
 		e.budgets[key] = b
 	}
 	return b
 }
+
+const maxBudgets = 4096
 
 // Sink receives the events of the attempts that serve the request.
 type Sink interface {
