@@ -96,3 +96,21 @@ func BenchmarkRelaySimulated(b *testing.B) {
 		return simulated.New(simulated.Options{Name: "sim", Tokens: n})
 	})
 }
+
+// BenchmarkRequestOverhead is the gateway's CPU cost for one streamed
+// request of one chunk, upstream in memory: parsing, validation, routing,
+// the resilience engine, the upstream request and the SSE response.
+func BenchmarkRequestOverhead(b *testing.B) {
+	p, err := openai.New(openai.Options{Name: "up", BaseURL: "http://upstream.invalid/v1",
+		Client: &http.Client{Transport: cannedUpstream{openaiBody(1)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := &engine.Route{Name: "bench", Targets: []engine.Target{{Provider: p, Model: "m"}}}
+	h := New(engine.New([]*engine.Route{rt}, []provider.Provider{p}, engine.Options{}), Options{})
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		relayOnce(b, h, w)
+	}
+}
