@@ -1,7 +1,10 @@
 package provider
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -83,4 +86,20 @@ func ErrorText(body []byte) (code, message string) {
 		code = c
 	}
 	return code, e.Message
+}
+
+// NewStreamRequest builds the POST that starts a streamed completion: the
+// body as JSON, asking for Server-Sent Events.
+func NewStreamRequest(ctx context.Context, provider, url string, body any) (*http.Request, *Error) {
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, &Error{Kind: KindBadRequest, Provider: provider, Err: fmt.Errorf("encode request: %w", err)}
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
+	if err != nil {
+		return nil, &Error{Kind: KindBadRequest, Provider: provider, Err: err}
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", "text/event-stream")
+	return hr, nil
 }

@@ -100,16 +100,10 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	if err != nil {
 		return nil, err
 	}
-	buf, err := json.Marshal(wr)
-	if err != nil {
-		return nil, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Err: fmt.Errorf("encode request: %w", err)}
+	hr, perr := provider.NewStreamRequest(ctx, p.name, p.url, wr)
+	if perr != nil {
+		return nil, perr
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(buf))
-	if err != nil {
-		return nil, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Err: err}
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", "text/event-stream")
 	hr.Header.Set("anthropic-version", p.version)
 	if p.key != "" {
 		hr.Header.Set("x-api-key", p.key)

@@ -86,16 +86,10 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	body.Model = req.Model
 	body.Stream = true
 	body.StreamOptions = &chat.StreamOptions{IncludeUsage: true}
-	buf, err := json.Marshal(&body)
-	if err != nil {
-		return nil, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Err: fmt.Errorf("encode request: %w", err)}
+	hr, perr := provider.NewStreamRequest(ctx, p.name, p.url, &body)
+	if perr != nil {
+		return nil, perr
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(buf))
-	if err != nil {
-		return nil, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Err: err}
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", "text/event-stream")
 	if p.key != "" {
 		if p.keyHdr == "Authorization" {
 			hr.Header.Set("Authorization", "Bearer "+p.key)
