@@ -123,7 +123,7 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 		return nil, p.classify(err)
 	}
 	es := out.GetStream()
-	return &stream{name: p.name, model: req.Model, es: es, events: es.Events()}, nil
+	return &stream{ctx: ctx, name: p.name, model: req.Model, es: es, events: es.Events()}, nil
 }
 
 // badRequest builds the error for a request Bedrock cannot be sent.
@@ -438,6 +438,7 @@ func toDocument(v any) any {
 
 // stream reads one ConverseStream response.
 type stream struct {
+	ctx    context.Context
 	name   string
 	model  string
 	es     *bedrockruntime.ConverseStreamEventStream
@@ -451,6 +452,7 @@ type stream struct {
 	nextTool  int
 	sentFirst bool
 	sawStop   bool
+	sawMeta   bool
 	// closed is set by Close, which may run concurrently with Recv.
 	closed atomic.Bool
 	// err is sticky: once the stream ended, Recv keeps returning it.
@@ -485,6 +487,16 @@ func (s *stream) Recv() (*provider.Event, error) {
 func (s *stream) end() error {
 	if s.closed.Load() {
 		return &provider.Error{Kind: provider.KindCanceled, Provider: s.name, Message: "stream closed"}
+	}
+	if s.sawStop && s.sawMeta {
+		// The answer is whole; a transport error after its last event
+		// (the SDK racing its own connection close) changes nothing.
+		return io.EOF
+	}
+	if err := s.ctx.Err(); err != nil {
+		// The SDK reports a canceled read as a closed connection; the
+		// context says what really happened.
+		return provider.AsError(s.name, err)
 	}
 	if err := s.es.Err(); err != nil {
 		return classify(s.name, err)
@@ -556,6 +568,7 @@ func (s *stream) translate(out types.ConverseStreamOutput) bool {
 			s.usage.PromptTokensDetails = &chat.PromptTokensDetails{CachedTokens: cached}
 		}
 		s.ev.Usage = &s.usage
+		s.sawMeta = true
 		return true
 	}
 	// messageStart (the role), contentBlockStop and unknown events carry
