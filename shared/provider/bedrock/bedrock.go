@@ -101,12 +101,48 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		if o.HTTPClient != nil {
 			bo.HTTPClient = o.HTTPClient
 		}
+		bo.HTTPClient = ownBodyClient{bo.HTTPClient}
 		// Set again at client level: AWS_MAX_ATTEMPTS or a shared-config
 		// max_attempts would otherwise wrap the retryer back into retrying.
 		bo.Retryer = aws.NopRetryer{}
 		bo.RetryMaxAttempts = 0
 	})
 	return &Provider{name: o.Name, client: client, maxTokens: o.DefaultMaxTokens}, nil
+}
+
+// ownBodyClient hands the transport a request body the SDK cannot close
+// under it. The SDK's HTTP handler closes the request body as soon as Do
+// returns, but net/http's write loop may still be inside Request.write: after
+// copying Content-Length bytes (which, sent straight to the socket, already
+// let the server answer) it reads the body once more to check for extra
+// bytes. The SDK's closed body then answers WriteTo with io.EOF, which
+// io.Copy passes on as an error, and the write loop closes the connection
+// while the response stream is still being read ("use of closed network
+// connection" mid-stream). A body of our own ends that race.
+type ownBodyClient struct {
+	next bedrockruntime.HTTPClient
+}
+
+func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return c.next.Do(req)
+	}
+	// The SDK serializes the whole payload in memory anyway (it signs its
+	// hash), so this costs one copy of the JSON.
+	n := req.ContentLength
+	if n < 0 || n > math.MaxInt32 {
+		n = 0
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	_, err := buf.ReadFrom(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	b := buf.Bytes()
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return c.next.Do(req)
 }
 
 // Name implements provider.Provider.
