@@ -392,6 +392,14 @@ func (d *Dynamo) fresh(s *snapshot, now time.Time) bool {
 }
 
 // fetch reads the state item (one GetItem shared by concurrent callers).
+// cachedOrFetch returns the cached snapshot while fresh, else a fetched one.
+func (d *Dynamo) cachedOrFetch(ctx context.Context, e *dentry, key string, now time.Time) (*snapshot, error) {
+	if s := e.snap.Load(); s != nil && d.fresh(s, now) {
+		return s, nil
+	}
+	return d.fetch(ctx, e, key)
+}
+
 func (d *Dynamo) fetch(ctx context.Context, e *dentry, key string) (*snapshot, error) {
 	c, leader := e.join(&e.read)
 	if !leader {
@@ -464,12 +472,9 @@ func closedCond(g uint64) string {
 func (d *Dynamo) Allow(ctx context.Context, key string) (Permit, error) {
 	e := d.entry(key)
 	now := d.now()
-	s := e.snap.Load()
-	if s == nil || !d.fresh(s, now) {
-		var err error
-		if s, err = d.fetch(ctx, e, key); err != nil {
-			return Permit{}, err
-		}
+	s, err := d.cachedOrFetch(ctx, e, key, now)
+	if err != nil {
+		return Permit{}, err
 	}
 	if p, ok := s.decide(now.UnixMilli()); ok {
 		return p, nil
@@ -627,12 +632,9 @@ func (d *Dynamo) recordClosed(key string, p Permit, success bool) {
 func (d *Dynamo) State(ctx context.Context, key string) (State, error) {
 	e := d.entry(key)
 	now := d.now()
-	s := e.snap.Load()
-	if s == nil || !d.fresh(s, now) {
-		var err error
-		if s, err = d.fetch(ctx, e, key); err != nil {
-			return Closed, err
-		}
+	s, err := d.cachedOrFetch(ctx, e, key, now)
+	if err != nil {
+		return Closed, err
 	}
 	switch {
 	case s.state == Closed:

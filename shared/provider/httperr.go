@@ -103,3 +103,20 @@ func NewStreamRequest(ctx context.Context, provider, url string, body any) (*htt
 	hr.Header.Set("Accept", "text/event-stream")
 	return hr, nil
 }
+
+// SendStream sets the extra headers, sends a request built by
+// NewStreamRequest and returns the body of a 2xx answer; anything else comes
+// back classified.
+func SendStream(client *http.Client, provider string, hr *http.Request, headers map[string]string) (io.ReadCloser, error) {
+	for k, v := range headers {
+		hr.Header.Set(k, v)
+	}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return nil, AsError(provider, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, FromHTTPResponse(provider, resp)
+	}
+	return resp.Body, nil
+}

@@ -108,17 +108,11 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	if p.key != "" {
 		hr.Header.Set("x-api-key", p.key)
 	}
-	for k, v := range p.headers {
-		hr.Header.Set(k, v)
-	}
-	resp, err := p.client.Do(hr)
+	body, err := provider.SendStream(p.client, p.name, hr, p.headers)
 	if err != nil {
-		return nil, provider.AsError(p.name, err)
+		return nil, err
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, provider.FromHTTPResponse(p.name, resp)
-	}
-	return newStream(ctx, p.name, resp.Body), nil
+	return newStream(ctx, p.name, body), nil
 }
 
 // Request wire types.

@@ -97,17 +97,11 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 			hr.Header.Set(p.keyHdr, p.key)
 		}
 	}
-	for k, v := range p.headers {
-		hr.Header.Set(k, v)
-	}
-	resp, err := p.client.Do(hr)
+	rc, err := provider.SendStream(p.client, p.name, hr, p.headers)
 	if err != nil {
-		return nil, provider.AsError(p.name, err)
+		return nil, err
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, provider.FromHTTPResponse(p.name, resp)
-	}
-	return &stream{name: p.name, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+	return &stream{name: p.name, body: rc, r: sse.NewReader(rc)}, nil
 }
 
 // wireChunk is the subset of a chat.completion.chunk the gateway reads. Plain
