@@ -8,7 +8,7 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test build bench lint fmt clean
+.PHONY: run test build bench lint fmt clean emulator test-atomicity
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
@@ -34,6 +34,17 @@ build:
 ## bench: micro-benchmarks (allocations per chunk) and the TTFT load test (overhead, hedging, state backends)
 bench:
 	bash scripts/bench.sh
+
+## emulator: run the AWS API emulator (moto, one request at a time) in the foreground; MOTO_PORT=5000 picks the port
+emulator:
+	@bash -c 'source scripts/emulator.sh || exit 1; \
+	  echo "# in another shell:"; \
+	  echo "export AWS_ENDPOINT_URL=$$AWS_ENDPOINT_URL AWS_REGION=$$AWS_REGION AWS_ACCESS_KEY_ID=$$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$$AWS_SECRET_ACCESS_KEY"; \
+	  echo "# Ctrl-C stops it"; wait'
+
+## test-atomicity: check the emulator applies conditional writes atomically (MOTO_UNSAFE=1 shows plain moto failing)
+test-atomicity:
+	bash -c 'source scripts/emulator.sh && go test -count=1 -run TestEmulatorIsAtomic -v ./shared/ddb/'
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Source this file to get an AWS API emulator for the integration tests.
 # If AWS_ENDPOINT_URL is already set (LocalStack on :4566, say), it is used as
-# is. Otherwise moto's server is installed into a cached virtualenv (once),
-# started on a free loopback port, and stopped when the calling shell exits.
+# is. Otherwise moto is installed into a cached virtualenv (once), started on
+# a free loopback port serving one request at a time (see
+# scripts/emulator/moto_atomic.py: DynamoDB's writes are atomic, plain moto's
+# are not), and stopped when the calling shell exits.
+#
+# MOTO_PORT=5000 picks the port; MOTO_UNSAFE=1 serves without the lock, as
+# plain moto_server does (only to show that the atomicity tests catch it).
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MOTO_VERSION=5.2.5
 
@@ -19,23 +24,38 @@ if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
 fi
 
 venv="$root/.cache/moto-venv"
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/pip" show moto 2>/dev/null | grep -q "^Version: $MOTO_VERSION\$"; then
-  echo "== installing moto $MOTO_VERSION into $venv"
+stamp="$venv/.sluice-moto-$MOTO_VERSION"
+# A stamp file, not `pip show | grep`: under pipefail grep's early exit
+# SIGPIPEs pip, and the check failed (and reinstalled moto) on most runs.
+if [ ! -f "$stamp" ] || [ ! -x "$venv/bin/python" ]; then
+  echo "== installing moto $MOTO_VERSION into $venv (once; about a minute)"
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  touch "$stamp"
 fi
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$root/.cache/moto.log" 2>&1 &
+portfile=$(mktemp "${TMPDIR:-/tmp}/sluice-moto-port.XXXXXX")
+rm -f "$portfile"
+unsafe=()
+[ -n "${MOTO_UNSAFE:-}" ] && unsafe=(--threaded-unsafe)
+"$venv/bin/python" "$root/scripts/emulator/moto_atomic.py" -H 127.0.0.1 -p "${MOTO_PORT:-0}" \
+  --port-file "$portfile" "${unsafe[@]}" > "$root/.cache/moto.log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null' EXIT
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  sleep 0.1
+trap 'kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null; rm -f "$portfile"' EXIT
+for _ in $(seq 1 200); do
+  [ -s "$portfile" ] && break
+  kill -0 $moto_pid 2>/dev/null || break
+  sleep 0.05
 done
-if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+if [ ! -s "$portfile" ]; then
   echo "moto did not start; its log:" >&2
   cat "$root/.cache/moto.log" >&2
-  exit 1
+  return 1 2>/dev/null || exit 1
 fi
+port=$(cat "$portfile")
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-echo "== moto $MOTO_VERSION listening on $AWS_ENDPOINT_URL"
+if [ -n "${MOTO_UNSAFE:-}" ]; then
+  echo "== moto $MOTO_VERSION (threaded, NOT atomic) listening on $AWS_ENDPOINT_URL"
+else
+  echo "== moto $MOTO_VERSION (one request at a time) listening on $AWS_ENDPOINT_URL"
+fi

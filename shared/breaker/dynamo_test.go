@@ -252,23 +252,6 @@ func TestDynamoFailureRateSpansInstances(t *testing.T) {
 	wantState(t, b, key, breaker.Open) // 10/20
 }
 
-// atomicWrites makes the emulator apply one UpdateItem at a time, as
-// DynamoDB applies conditional writes to an item atomically. moto (5.2.5)
-// does not: it evaluates the condition and then applies the update with no
-// lock between, so two requests conditioned on "gen = 12" can both succeed
-// (seen here about once in a few hundred rounds, both winners returning gen
-// 13). Only the server's processing is serialised: the instances still read,
-// decide and send their conditional writes concurrently.
-type atomicWrites struct{ mu *sync.Mutex }
-
-func (a atomicWrites) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdateItem") {
-		a.mu.Lock()
-		defer a.mu.Unlock() // the response is sent after the write is applied
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // Eight instances race for the probe lease; exactly one wins, every round.
 func TestDynamoOneProbeAcrossInstances(t *testing.T) {
 	_, table := ddbtest.Table(t)
@@ -276,13 +259,12 @@ func TestDynamoOneProbeAcrossInstances(t *testing.T) {
 	p := breaker.Policy{ConsecutiveFailures: 1, FailureRate: -1, Cooldown: 10 * time.Second, ProbeLease: 5 * time.Second}
 	const n, rounds, key = 8, 20, "p/m"
 	inst := make([]*breaker.Dynamo, n)
-	serial := atomicWrites{mu: new(sync.Mutex)}
 	for i := range inst {
 		cfg, err := config.LoadDefaultConfig(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: serial} })
+		c := dynamodb.NewFromConfig(cfg) // its own client: the instances share nothing but the table
 		inst[i] = newDynamo(t, c, table, p, breaker.WithDynamoClock(clock.Now))
 	}
 	mustRecord(t, inst[0], key, mustAllow(t, inst[0], key), false)

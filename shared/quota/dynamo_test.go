@@ -24,42 +24,14 @@ func TestDynamoContract(t *testing.T) {
 	t.Parallel()
 	for _, shards := range []int{1, 4} {
 		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
-			// A table per case: moto serializes nothing, so every table
-			// needs its own lock, and a shared one would make it global.
+			// The writes race for real: the emulator applies each one
+			// atomically, as DynamoDB does (TestEmulatorIsAtomic in ddb).
 			quotatest.Run(t, func(t *testing.T) quota.Store {
 				c, table := ddbtest.Table(t)
-				return quota.NewDynamo(oneWriteAtATime(c), table, quota.WithShards(shards))
+				return quota.NewDynamo(c, table, quota.WithShards(shards))
 			})
 		})
 	}
-}
-
-// oneWriteAtATime returns a client that sends one write at a time.
-//
-// DynamoDB applies each write, transactions included, atomically. moto does
-// not: a transaction snapshots the table, and a cancelled one restores the
-// snapshot, undoing whatever other requests wrote meanwhile. 50 concurrent
-// two-item TransactWriteItems, conditioned to stop at 40, left an item at 39
-// after 40 successes; with the store's three windows the race cases were
-// granted 41 of 40. So against the emulator the writes are serialized on
-// the wire: the goroutines still race through the store (shard choice,
-// fallbacks, refusals) and the conditions still decide; only the server's
-// atomicity is supplied by the test.
-func oneWriteAtATime(c *dynamodb.Client) *dynamodb.Client {
-	var mu sync.Mutex
-	return dynamodb.New(c.Options(), func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
-			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("oneWriteAtATime",
-				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					switch in.Parameters.(type) {
-					case *dynamodb.UpdateItemInput, *dynamodb.TransactWriteItemsInput:
-						mu.Lock()
-						defer mu.Unlock()
-					}
-					return next.HandleInitialize(ctx, in)
-				}), middleware.Before)
-		})
-	})
 }
 
 // calls counts DynamoDB operations by name (not SDK retries).
@@ -80,7 +52,7 @@ func (c *calls) take() map[string]int {
 func countingStore(t *testing.T, opts ...quota.DynamoOption) (*quota.Dynamo, *calls, *dynamodb.Client, string) {
 	c, table := ddbtest.Table(t)
 	cs := &calls{n: map[string]int{}}
-	counted := dynamodb.New(oneWriteAtATime(c).Options(), func(o *dynamodb.Options) {
+	counted := dynamodb.New(c.Options(), func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("countCalls",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
