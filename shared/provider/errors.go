@@ -58,8 +58,14 @@ type Error struct {
 	Status int
 	// RetryAfter is the upstream's hint, 0 if it gave none.
 	RetryAfter time.Duration
-	Message    string
-	Err        error
+	// Type, Code and Param are the upstream's own error type, code and the
+	// request field it blamed, when it named them; a client told of a bad
+	// request learns which field to fix.
+	Type, Code, Param string
+	// Message is the upstream's explanation. It may quote the request (and
+	// so the prompt): it is for the client, not for logs.
+	Message string
+	Err     error
 }
 
 func (e *Error) Error() string {

@@ -35,12 +35,13 @@ const maxErrorBody = 64 << 10
 
 // FromHTTPResponse turns a non-2xx upstream response into an *Error and
 // closes its body. It understands the OpenAI ({"error":{"message","type",
-// "code"}}) and Anthropic ({"type":"error","error":{"type","message"}})
+// "param","code"}}) and Anthropic ({"type":"error","error":{"type","message"}})
 // error shapes, which also cover most OpenAI-compatible servers.
 func FromHTTPResponse(provider string, resp *http.Response) *Error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	code, msg := ErrorText(body)
+	d := ParseErrorBody(body)
+	msg := d.Message
 	if msg == "" {
 		msg = strings.TrimSpace(string(body))
 		if len(msg) > 300 {
@@ -51,41 +52,68 @@ func FromHTTPResponse(provider string, resp *http.Response) *Error {
 		msg = http.StatusText(resp.StatusCode)
 	}
 	return &Error{
-		Kind:       ClassifyStatus(resp.StatusCode, code, msg),
+		Kind:       ClassifyStatus(resp.StatusCode, d.CodeOrType(), msg),
 		Provider:   provider,
 		Status:     resp.StatusCode,
 		RetryAfter: ParseRetryAfter(resp.Header, time.Now()),
+		Type:       d.Type,
+		Code:       d.Code,
+		Param:      d.Param,
 		Message:    msg,
 	}
 }
 
-// ErrorText extracts the code (or type) and message from a JSON error body.
-func ErrorText(body []byte) (code, message string) {
+// ErrorDetail is what a JSON error body says.
+type ErrorDetail struct {
+	Type, Code, Param, Message string
+}
+
+// CodeOrType is the most specific name the body gives the error.
+func (d ErrorDetail) CodeOrType() string {
+	if d.Code != "" {
+		return d.Code
+	}
+	return d.Type
+}
+
+// ParseErrorBody reads an OpenAI- or Anthropic-shaped JSON error body; the
+// zero value means it was neither.
+func ParseErrorBody(body []byte) ErrorDetail {
 	var env struct {
 		Error json.RawMessage `json:"error"`
 	}
 	if json.Unmarshal(body, &env) != nil || len(env.Error) == 0 {
-		return "", ""
+		return ErrorDetail{}
 	}
 	var e struct {
 		Message string          `json:"message"`
 		Type    string          `json:"type"`
 		Code    json.RawMessage `json:"code"`
+		Param   json.RawMessage `json:"param"`
 	}
 	if json.Unmarshal(env.Error, &e) != nil {
 		// Some servers send {"error": "text"}.
 		var s string
 		if json.Unmarshal(env.Error, &s) == nil {
-			return "", s
+			return ErrorDetail{Message: s}
 		}
-		return "", ""
+		return ErrorDetail{}
 	}
-	code = e.Type
-	var c string
-	if json.Unmarshal(e.Code, &c) == nil && c != "" {
-		code = c
+	return ErrorDetail{Type: e.Type, Code: scalarText(e.Code), Param: scalarText(e.Param), Message: e.Message}
+}
+
+// scalarText renders a JSON string or number as text (OpenAI-compatible
+// servers send codes both ways); anything else is dropped.
+func scalarText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
 	}
-	return code, e.Message
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }
 
 // NewStreamRequest builds the POST that starts a streamed completion: the

@@ -230,7 +230,8 @@ func (s *stream) reset() {
 }
 
 func (s *stream) streamError(data []byte) error {
-	code, msg := provider.ErrorText(data)
+	d := provider.ParseErrorBody(data)
+	code, msg := d.CodeOrType(), d.Message
 	if msg == "" {
 		msg = strings.TrimSpace(string(data))
 	}
@@ -244,7 +245,7 @@ func (s *stream) streamError(data []byte) error {
 	case strings.Contains(code, "overloaded"), strings.Contains(code, "server_error"):
 		kind = provider.KindUnavailable
 	}
-	return &provider.Error{Kind: kind, Provider: s.name, Message: msg}
+	return &provider.Error{Kind: kind, Provider: s.name, Type: d.Type, Code: d.Code, Param: d.Param, Message: msg}
 }
 
 // Ready implements provider.Ready.
