@@ -201,6 +201,10 @@ type Target struct {
 	// ContextWindow lets a context-too-long failure move on to a target
 	// with a larger window.
 	ContextWindow int `yaml:"context_window"`
+	// MaxOutputTokens is the most the model writes in one answer: a larger
+	// max_tokens is lowered to it for this target, and quota reservations
+	// never count more than the route's largest.
+	MaxOutputTokens int `yaml:"max_output_tokens"`
 }
 
 // UnmarshalYAML accepts "provider/model" as well as the mapping form.
@@ -345,8 +349,8 @@ func (c *Config) Validate() error {
 		if !strings.Contains(key, "/") {
 			bad("prices."+key, "keys are provider/model")
 		}
-		if p.Input < 0 || p.Output < 0 {
-			bad("prices."+key, "prices must not be negative")
+		if !(p.Input >= 0 && p.Output >= 0 && p.Input < maxPrice && p.Output < maxPrice) {
+			bad("prices."+key, "prices are USD per million tokens, from 0 to %g", float64(maxPrice))
 		}
 	}
 	for _, name := range sortedKeys(c.Models) {
@@ -366,6 +370,9 @@ func (c *Config) Validate() error {
 			}
 			if t.ContextWindow < 0 {
 				bad(tf+".context_window", "must not be negative")
+			}
+			if t.MaxOutputTokens < 0 {
+				bad(tf+".max_output_tokens", "must not be negative")
 			}
 		}
 	}
@@ -452,6 +459,10 @@ func validatePolicy(f string, p Policy, bad func(string, string, ...any)) {
 		bad(f+".last_resort.retry_after", "must not be negative")
 	}
 }
+
+// maxPrice bounds a price (USD per million tokens) far above any real one;
+// it keeps cost arithmetic finite (YAML would accept .inf).
+const maxPrice = 1e6
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -79,6 +79,9 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"log level", "server: {log_level: loud}\nproviders: {s: {type: simulated}}\nmodels: {m: {targets: [s/x]}}", "server.log_level"},
 		{"simulated on openai", "providers: {s: {type: openai, simulated: {}}}\nmodels: {m: {targets: [s/x]}}", "providers.s.simulated"},
 		{"not yaml", "{{{", "config"},
+		{"negative output limit", "providers: {s: {type: simulated}}\nmodels: {m: {targets: [{provider: s, model: x, max_output_tokens: -1}]}}", "models.m.targets[0].max_output_tokens"},
+		{"infinite price", "providers: {s: {type: simulated}}\nmodels: {m: {targets: [s/x]}}\nprices: {s/x: {input: .inf, output: 1}}", "prices.s/x"},
+		{"NaN price", "providers: {s: {type: simulated}}\nmodels: {m: {targets: [s/x]}}\nprices: {s/x: {input: 1, output: .nan}}", "prices.s/x"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/retry"
+	"github.com/sluice-llm/sluice/shared/sat"
 )
 
 // ContinuePrompt asks a provider that does not continue a trailing assistant
@@ -268,7 +269,7 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 	a := Attempt{Target: t.String(), Retry: isRetry, Hedge: isHedge}
 	actx, cancel := context.WithCancel(ctx)
 	dog := newWatchdog(cancel, r.p.FirstToken, "no user-visible token within the first-token timeout")
-	req := r.req
+	req := r.req.CapOutput(t.MaxOutput)
 	if r.continued && !continuesAssistant(t.Provider) {
 		req = askToContinue(req)
 	}
@@ -381,9 +382,11 @@ func (r *run) served(o *opened, err *provider.Error) *provider.Error {
 	o.attempt.Err, o.attempt.Took = err, r.e.now().Sub(r.start)
 	r.res.Attempts = append(r.res.Attempts, o.attempt)
 	if o.usage != nil {
-		r.res.Usage.PromptTokens += o.usage.PromptTokens
-		r.res.Usage.CompletionTokens += o.usage.CompletionTokens
-		r.res.Usage.TotalTokens += o.usage.TotalTokens
+		// Saturating: the counts are the upstream's word, and a stitched
+		// answer adds several.
+		r.res.Usage.PromptTokens = sat.AddInt(r.res.Usage.PromptTokens, o.usage.PromptTokens)
+		r.res.Usage.CompletionTokens = sat.AddInt(r.res.Usage.CompletionTokens, o.usage.CompletionTokens)
+		r.res.Usage.TotalTokens = sat.AddInt(r.res.Usage.TotalTokens, o.usage.TotalTokens)
 		if d := o.usage.CompletionTokensDetails; d != nil {
 			if r.res.Usage.CompletionTokensDetails == nil {
 				r.res.Usage.CompletionTokensDetails = &chat.CompletionTokensDetails{}

@@ -60,7 +60,8 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 	for alias, m := range c.Models {
 		rt := &engine.Route{Name: alias, Policy: Policy(m.Resolved)}
 		for _, t := range m.Targets {
-			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model, ContextWindow: t.ContextWindow})
+			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model,
+				ContextWindow: t.ContextWindow, MaxOutput: t.MaxOutputTokens})
 		}
 		routes = append(routes, rt)
 	}

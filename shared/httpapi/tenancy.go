@@ -10,6 +10,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/sat"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
@@ -64,16 +65,27 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 			out = defaultOutputReservation
 		}
 	}
-	u := chat.Usage{PromptTokens: req.EstimateTokens(), CompletionTokens: out}
-	amt := quota.Amounts{Requests: 1, Tokens: int64(u.PromptTokens + u.CompletionTokens)}
+	if most := rt.OutputCap(); most > 0 {
+		out = min(out, most) // no target writes more, whatever max_tokens says
+	}
+	prompt := req.EstimateTokens()
+	u := chat.Usage{PromptTokens: prompt, CompletionTokens: out}
+	// Saturating: max_tokens is the client's number, up to 2^63-1.
+	amt := quota.Amounts{Requests: 1, Tokens: sat.Add(int64(prompt), int64(out))}
 	if h.cost != nil && len(rt.Targets) > 0 {
-		amt.CostMicros = int64(h.cost(rt.Targets[0].String(), u) * 1e6)
+		amt.CostMicros = sat.Int64(h.cost(rt.Targets[0].String(), u) * 1e6)
 	}
 	lease, err := h.tenancy.Quota.Reserve(ctx, t.ID, t.Limits, t.Location(), amt, h.now())
 	var ex *quota.ExceededError
+	var tl *quota.TooLargeError
 	switch {
 	case err == nil:
 		return lease, nil
+	case errors.As(err, &tl):
+		// Waiting would not help, so not a 429: the request must change.
+		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "exceeds_tenant_limit", param: "max_tokens",
+			message: fmt.Sprintf("This request can never fit the tenant's quota: %s. A request reserves its estimated prompt (%d tokens) plus its output limit (%d tokens); lower max_tokens.",
+				tl.Error(), prompt, out)}
 	case errors.As(err, &ex):
 		e := &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "rate_limit_exceeded",
 			message: ex.Error(), retryAfter: ex.RetryAfter(h.now())}
@@ -107,11 +119,13 @@ func (h *Handler) settle(lease *quota.Lease, req *chat.Request, res *engine.Resu
 		if u.TotalTokens == 0 {
 			u.PromptTokens = req.EstimateTokens()
 			u.CompletionTokens = (sentBytes + 3) / 4
-			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+			u.TotalTokens = sat.AddInt(u.PromptTokens, u.CompletionTokens)
 		}
-		actual := quota.Amounts{Requests: 1, Tokens: int64(u.TotalTokens)}
+		// The store bounds what it takes (quota.MaxAmount); the upstream's
+		// counts need only be kept from wrapping on the way.
+		actual := quota.Amounts{Requests: 1, Tokens: int64(max(u.TotalTokens, 0))}
 		if h.cost != nil && res.Served.Provider != nil {
-			actual.CostMicros = int64(h.cost(res.Served.String(), u) * 1e6)
+			actual.CostMicros = sat.Int64(h.cost(res.Served.String(), u) * 1e6)
 		}
 		err = h.tenancy.Quota.Settle(ctx, lease, actual)
 	}
