@@ -131,6 +131,9 @@ type Server struct {
 	DirectRoutes *bool `yaml:"direct_routes"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// BodyTimeout bounds the time a client takes to send its request body
+	// when served locally; 0 means 30s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
 }
 
 // Provider types.
@@ -311,6 +314,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes < 0 {
 		bad("server.max_body_bytes", "must not be negative")
+	}
+	if c.Server.BodyTimeout < 0 {
+		bad("server.body_timeout", "must not be negative")
 	}
 	switch c.Server.LogLevel {
 	case "", "debug", "info", "warn", "error":

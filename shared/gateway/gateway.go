@@ -239,7 +239,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	}
 	g.Engine = eng
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy})
+		Cost: Cost(c.Prices), Tenancy: tenancy, BodyTimeout: c.Server.BodyTimeout})
 	return g, nil
 }
 

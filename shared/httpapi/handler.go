@@ -37,12 +37,16 @@ type Options struct {
 	Cost func(target string, u chat.Usage) float64
 	// Tenancy enables API keys and quotas; nil leaves the gateway open.
 	Tenancy *Tenancy
+	// BodyTimeout bounds the time a client takes to send its body (local
+	// serving; on Lambda the body comes whole). 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // Handler is the HTTP API.
 type Handler struct {
 	engine  *engine.Engine
 	maxBody int64
+	reading time.Duration // the most a client may take to send its body
 	log     *slog.Logger
 	metrics metrics.Recorder
 	cost    func(string, chat.Usage) float64
@@ -55,6 +59,9 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -64,7 +71,7 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Tenancy == nil {
 		o.Tenancy = &Tenancy{}
 	}
-	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy, now: time.Now}
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, reading: o.BodyTimeout, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -215,14 +222,9 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 
 // decode reads, bounds and validates the request body.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request, *apiError) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
-				message: fmt.Sprintf("Request body exceeds the limit of %d bytes.", h.maxBody)}
-		}
-		return nil, badRequest("", "Could not read the request body: "+err.Error())
+	body, aerr := readBody(w, r, h.maxBody, h.reading)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if len(body) == 0 {
 		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
