@@ -134,6 +134,9 @@ type Server struct {
 	// BodyTimeout bounds the time a client takes to send its request body
 	// when served locally; 0 means 30s.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// UpstreamBufferBytes bounds what all upstream streams together may
+	// buffer beyond a small allowance each; 0 means 64 MiB.
+	UpstreamBufferBytes int64 `yaml:"upstream_buffer_bytes"`
 }
 
 // Provider types.
@@ -317,6 +320,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.BodyTimeout < 0 {
 		bad("server.body_timeout", "must not be negative")
+	}
+	if b := c.Server.UpstreamBufferBytes; b != 0 && b < 1<<20 {
+		bad("server.upstream_buffer_bytes", "must be at least 1048576 (1 MiB), or 0 for the default")
 	}
 	switch c.Server.LogLevel {
 	case "", "debug", "info", "warn", "error":

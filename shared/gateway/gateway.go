@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/retry"
+	"github.com/sluice-llm/sluice/shared/sse"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
@@ -38,9 +40,24 @@ func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*
 }
 
 func build(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker) (*engine.Engine, error) {
+	eng, _, err := buildWithBudget(ctx, c, getenv, br)
+	return eng, err
+}
+
+// DefaultUpstreamBufferBytes is the process-wide budget for bytes buffered
+// from upstream streams when server.upstream_buffer_bytes is not set.
+const DefaultUpstreamBufferBytes = 64 << 20
+
+func buildWithBudget(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker) (*engine.Engine, *sse.Budget, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	limit := c.Server.UpstreamBufferBytes
+	if limit == 0 {
+		limit = DefaultUpstreamBufferBytes
+	}
+	budget := sse.NewBudget(limit)
+	client := provider.WithBufferBudget(provider.HTTPClient(), budget)
 	providers := map[string]provider.Provider{}
 	names := make([]string, 0, len(c.Providers))
 	for n := range c.Providers {
@@ -49,9 +66,9 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 	sort.Strings(names)
 	list := make([]provider.Provider, 0, len(names))
 	for _, name := range names {
-		p, err := newProvider(ctx, name, c.Providers[name], getenv)
+		p, err := newProvider(ctx, name, c.Providers[name], getenv, client)
 		if err != nil {
-			return nil, &config.FieldError{Field: "providers." + name, Msg: err.Error()}
+			return nil, nil, &config.FieldError{Field: "providers." + name, Msg: err.Error()}
 		}
 		providers[name] = p
 		list = append(list, p)
@@ -76,7 +93,7 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 		}
 		o.Breaker = br
 	}
-	return engine.New(routes, list, o), nil
+	return engine.New(routes, list, o), budget, nil
 }
 
 // BreakerPolicy translates the configured breaker policy.
@@ -105,7 +122,8 @@ func Policy(p config.Policy) engine.Policy {
 	}
 }
 
-func newProvider(ctx context.Context, name string, p config.Provider, getenv func(string) string) (provider.Provider, error) {
+// newProvider makes one provider; HTTP providers send through client.
+func newProvider(ctx context.Context, name string, p config.Provider, getenv func(string) string, client *http.Client) (provider.Provider, error) {
 	key := ""
 	if p.APIKey != nil {
 		key = getenv(p.APIKey.Env)
@@ -115,17 +133,17 @@ func newProvider(ctx context.Context, name string, p config.Provider, getenv fun
 	}
 	switch p.Type {
 	case config.TypeOpenAI:
-		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers})
+		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, Client: client})
 	case config.TypeAzure:
 		version := p.APIVersion
 		if version == "" {
 			version = "2024-10-21"
 		}
 		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, APIKeyHeader: "api-key",
-			Query: map[string]string{"api-version": version}, Headers: p.Headers})
+			Query: map[string]string{"api-version": version}, Headers: p.Headers, Client: client})
 	case config.TypeAnthropic:
 		return anthropic.New(anthropic.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Version: p.APIVersion,
-			Headers: p.Headers, DefaultMaxTokens: p.DefaultMaxTokens})
+			Headers: p.Headers, DefaultMaxTokens: p.DefaultMaxTokens, Client: client})
 	case config.TypeBedrock:
 		return bedrock.New(ctx, bedrock.Options{Name: name, Region: p.Region, Endpoint: p.BaseURL, DefaultMaxTokens: p.DefaultMaxTokens})
 	case config.TypeSimulated:
@@ -155,6 +173,9 @@ type Gateway struct {
 	// State describes where shared state lives, for the start-up log.
 	State string
 	close []func()
+
+	// Budget bounds what upstream streams buffer, together.
+	Budget *sse.Budget
 }
 
 // Close flushes background state writes.
@@ -229,10 +250,11 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	default:
 		g.State = "memory: per-instance breakers; no API keys required (open mode)"
 	}
-	eng, err := build(ctx, c, getenv, br)
+	eng, budget, err := buildWithBudget(ctx, c, getenv, br)
 	if err != nil {
 		return nil, err
 	}
+	g.Budget = budget
 	var rec metrics.Recorder = metrics.Discard
 	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
