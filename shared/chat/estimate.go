@@ -49,12 +49,12 @@ func (r *Request) CapOutput(n int) *Request {
 	if n <= 0 || !over(r.MaxTokens) && !over(r.MaxCompletionTokens) {
 		return r
 	}
-	c := *r
+	c, capped := *r, n // a copy of n: taking n's address would cost every call an allocation
 	if over(c.MaxTokens) {
-		c.MaxTokens = &n
+		c.MaxTokens = &capped
 	}
 	if over(c.MaxCompletionTokens) {
-		c.MaxCompletionTokens = &n
+		c.MaxCompletionTokens = &capped
 	}
 	return &c
 }

@@ -30,7 +30,7 @@ const DefaultBodyTimeout = 30 * time.Second
 // either.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, *apiError) {
 	rc := http.NewResponseController(w)
-	deadline := timeout > 0 && rc.SetReadDeadline(time.Now().Add(timeout)) == nil
+	deadline := timeout > 0 && canSetDeadline(w) && rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	if r.ContentLength > limit {
 		w.Header().Set("Connection", "close") // the unread body makes the connection useless
 		return nil, tooLarge(limit)
@@ -52,6 +52,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.
 			message: fmt.Sprintf("The request body did not arrive within %s (%d of %s bytes received).", timeout, len(body), declared(r))}
 	}
 	return nil, badRequest("", "Could not read the request body: "+err.Error())
+}
+
+// canSetDeadline reports whether w may support read deadlines: it sets them
+// itself or wraps a writer that might (the cases ResponseController tries).
+// Asking one that cannot (Lambda's) would allocate an error per request.
+func canSetDeadline(w http.ResponseWriter) bool {
+	switch w.(type) {
+	case interface{ SetReadDeadline(time.Time) error }, interface{ Unwrap() http.ResponseWriter }:
+		return true
+	}
+	return false
 }
 
 func tooLarge(limit int64) *apiError {
