@@ -78,7 +78,11 @@ func (r *run) serve(ctx context.Context) {
 			if r.remaining() < r.p.MinAttempt {
 				r.skip(t, "deadline")
 				if r.res.Err == nil || !r.res.Committed {
-					r.fail(&provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "not enough time left for another attempt", Err: r.res.Err})
+					var prev error // not a typed nil: Err == nil must mean no cause
+					if r.res.Err != nil {
+						prev = r.res.Err
+					}
+					r.fail(own(provider.KindTimeout, "sluice", "not enough time left for another attempt", prev))
 				}
 				return
 			}
@@ -124,7 +128,7 @@ func (r *run) serve(ctx context.Context) {
 			switch {
 			case err.Kind == provider.KindCanceled || ctx.Err() != nil:
 				if ctx.Err() != nil && err.Kind != provider.KindCanceled && r.remaining() <= 0 {
-					r.fail(&provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "request deadline reached", Err: err})
+					r.fail(own(provider.KindTimeout, "sluice", "request deadline reached", err))
 				}
 				return
 			case err.Kind == provider.KindContextTooLong:
@@ -420,11 +424,11 @@ func (r *run) emit(ev *provider.Event) *provider.Error {
 func (r *run) classify(ctx context.Context, t Target, err error, dog *watchdog) *provider.Error {
 	switch {
 	case dog.fired.Load():
-		return &provider.Error{Kind: provider.KindTimeout, Provider: t.Provider.Name(), Message: dog.what, Err: err}
+		return own(provider.KindTimeout, t.Provider.Name(), dog.what, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &provider.Error{Kind: provider.KindTimeout, Provider: t.Provider.Name(), Message: "request deadline reached", Err: err}
+		return own(provider.KindTimeout, t.Provider.Name(), "request deadline reached", err)
 	case ctx.Err() != nil:
-		return &provider.Error{Kind: provider.KindCanceled, Provider: "client", Message: "client went away", Err: err}
+		return own(provider.KindCanceled, "client", "client went away", err)
 	}
 	return provider.AsError(t.Provider.Name(), err)
 }
@@ -435,7 +439,7 @@ func (r *run) exhausted(retryAt time.Time) {
 		return
 	}
 	if r.res.Err == nil {
-		r.fail(&provider.Error{Kind: provider.KindUnavailable, Provider: "sluice", Message: "every target's circuit breaker is open"})
+		r.fail(own(provider.KindUnavailable, "sluice", "every target's circuit breaker is open", nil))
 	}
 	if !retryAt.IsZero() {
 		if d := retryAt.Sub(r.e.now()); d > 0 {
@@ -480,8 +484,14 @@ func hold(ev *provider.Event) provider.Event {
 	return c
 }
 
+// own builds an error the gateway detected itself. Its words go to the
+// client (Message) and, being the gateway's, may go to logs too (Reason).
+func own(kind provider.Kind, who, why string, err error) *provider.Error {
+	return &provider.Error{Kind: kind, Provider: who, Message: why, Reason: why, Err: err}
+}
+
 func clientGone(err error) *provider.Error {
-	return &provider.Error{Kind: provider.KindCanceled, Provider: "client", Message: "client write failed", Err: err}
+	return own(provider.KindCanceled, "client", "client write failed", err)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -147,6 +147,7 @@ type requestLog struct {
 	route  string
 	stream bool
 	status int
+	req    *chat.Request // for scrubbing error details, never logged itself
 }
 
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +160,7 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		// lambdaurl does not recover panics, and one would kill the instance
 		// with every stream on it; end this request cleanly instead.
 		if v := recover(); v != nil {
-			h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			h.log.Error("panic serving request", "request_id", id, "panic", panicText(v), "stack", string(debug.Stack()))
 			if sink != nil && sink.committed() {
 				sink.fail(&apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
 					message: "internal error while streaming; the response is incomplete"})
@@ -188,7 +189,7 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		h.logRequest(rl, start, nil)
 		return
 	}
-	rl.model, rl.stream = req.Model, req.Stream
+	rl.model, rl.stream, rl.req = req.Model, req.Stream, req
 	rt, ok := h.engine.Route(req.Model)
 	if ok {
 		rl.route = rt.Name
@@ -334,7 +335,7 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 	attrs := []slog.Attr{
 		slog.String("request_id", rl.id),
 		slog.String("tenant", rl.tenant),
-		slog.String("model", rl.model),
+		slog.String("model", logField(rl.model)),
 		slog.String("route", rl.route),
 		slog.Bool("stream", rl.stream),
 		slog.Int("status", rl.status),
@@ -351,8 +352,13 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 			slog.Float64("cost_usd", m.CostUSD), slog.String("finish_reason", res.FinishReason),
 		)
 		if res.Err != nil {
-			attrs = append(attrs, slog.String("error_kind", m.ErrorKind), slog.String("error", res.Err.Error()),
+			attrs = append(attrs, slog.String("error_kind", m.ErrorKind), slog.String("error", res.Err.LogString()),
 				slog.Bool("mid_stream", res.Committed))
+			if h.log.Enabled(context.Background(), slog.LevelDebug) {
+				if d := errorDetail(res.Err.Message, rl.req); d != "" {
+					attrs = append(attrs, slog.String("error_detail", d))
+				}
+			}
 		}
 		if res.Stitched {
 			attrs = append(attrs, slog.String("served_by", strings.Join(res.ServedBy, ",")))

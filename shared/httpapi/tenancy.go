@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/sat"
 	"github.com/sluice-llm/sluice/shared/tenant"
@@ -47,7 +48,7 @@ func (h *Handler) authenticate(r *http.Request) (*tenant.Tenant, *apiError) {
 		return nil, &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "tenant_disabled",
 			message: "This API key's tenant is disabled."}
 	}
-	h.log.Error("authentication failed", "error", err.Error())
+	h.log.Error("authentication failed", "error", provider.LogError(err))
 	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "auth_unavailable",
 		message: "The gateway could not check the API key right now; retry shortly.", retryAfter: time.Second}
 }
@@ -94,7 +95,7 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 		}
 		return nil, e
 	}
-	h.log.Error("quota reservation failed", "tenant", t.ID, "error", err.Error())
+	h.log.Error("quota reservation failed", "tenant", t.ID, "error", provider.LogError(err))
 	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "quota_unavailable",
 		message: "The gateway could not check the quota right now; retry shortly.", retryAfter: time.Second}
 }
@@ -130,6 +131,6 @@ func (h *Handler) settle(lease *quota.Lease, req *chat.Request, res *engine.Resu
 		err = h.tenancy.Quota.Settle(ctx, lease, actual)
 	}
 	if err != nil {
-		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", fmt.Sprint(err))
+		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", provider.LogError(err))
 	}
 }

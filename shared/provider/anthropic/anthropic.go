@@ -712,7 +712,7 @@ func (s *stream) streamError(data []byte) error {
 	case "request_too_large":
 		status = http.StatusRequestEntityTooLarge
 	}
-	return &provider.Error{Kind: provider.ClassifyStatus(status, et, msg), Provider: s.name, Message: msg}
+	return &provider.Error{Kind: provider.ClassifyStatus(status, et, msg), Provider: s.name, Type: et, Message: msg}
 }
 
 func (s *stream) Close() error {

@@ -1,0 +1,72 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestLogStringLeavesOutTheMessage(t *testing.T) {
+	e := &Error{Kind: KindBadRequest, Provider: "openai", Status: 400, Type: "invalid_request_error", Code: "invalid_value",
+		Param: "messages[0].content", Message: "Invalid value 'SECRET PROMPT'", Err: errors.New("SECRET PROMPT again")}
+	got := e.LogString()
+	want := "openai: bad_request (HTTP 400) type=invalid_request_error code=invalid_value [*errors.errorString]"
+	if got != want {
+		t.Errorf("LogString = %q, want %q", got, want)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("x", "error", e, "wrapped", fmt.Errorf("call: %w", e))
+	if strings.Contains(b.String(), "SECRET") {
+		t.Errorf("slog output leaks the message: %s", b.String())
+	}
+	if got := LogError(fmt.Errorf("quota: %w", e)); got != "quota: "+want {
+		t.Errorf("LogError(wrapped) = %q", got)
+	}
+	if e.Error() != want || !strings.Contains(e.Detail(), "SECRET PROMPT again") {
+		t.Errorf("Error = %q, Detail = %q", e.Error(), e.Detail())
+	}
+	// Free text where an identifier belongs is not passed on.
+	odd := &Error{Kind: KindBadRequest, Provider: "p", Type: "SECRET PROMPT text", Code: strings.Repeat("c", 100)}
+	if got := odd.LogString(); strings.Contains(got, "SECRET") || strings.Contains(got, "ccc") {
+		t.Errorf("LogString = %q", got)
+	}
+	// The gateway's own words, and transport causes, stay.
+	own := &Error{Kind: KindTimeout, Provider: "openai", Reason: "stream stalled longer than the stall timeout", Err: context.Canceled}
+	if got := own.LogString(); got != "openai: timeout: stream stalled longer than the stall timeout [context canceled]" {
+		t.Errorf("LogString = %q", got)
+	}
+	netErr := &Error{Kind: KindUnavailable, Provider: "openai", Err: &url.Error{Op: "Post", URL: "http://127.0.0.1:1/v1/chat/completions",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}}
+	if got := netErr.LogString(); !strings.Contains(got, "connection refused") || !strings.Contains(got, "127.0.0.1:1") {
+		t.Errorf("LogString = %q", got)
+	}
+}
+
+func TestScrubMessage(t *testing.T) {
+	prompt := "Tell me everything about the SECRETPROJECT launch"
+	in := func(w string) bool { return strings.Contains(prompt, w) }
+	cases := []struct{ msg, want string }{
+		{"Invalid value for 'messages[0].content': 'Tell me about SECRETPROJECT' is too long.",
+			"Invalid value for '…': '…' is too long."},
+		{`Internal error: {"model":"gpt","messages":[{"role":"user","content":"SECRETPROJECT"}]}`, "Internal error: …"},
+		{"This model's maximum context length is 4096 tokens.", "This model's maximum context length is 4096 tokens."},
+		{"could not process SECRETPROJECT launch plans", "could not process … … plans"},
+		{"unterminated 'quote SECRETPROJECT", "unterminated '…"},
+		{"line one\nline two\t\ttabbed", "line one line two tabbed"},
+		{"“curly SECRETPROJECT” and «guillemets»", "“…” and «…»"},
+		{strings.Repeat("word ", 100), strings.TrimSpace(strings.Repeat("word ", 32)) + "…"},
+	}
+	for _, c := range cases {
+		if got := ScrubMessage(c.msg, in); got != c.want {
+			t.Errorf("ScrubMessage(%q)\n = %q\nwant %q", c.msg, got, c.want)
+		}
+	}
+	if got := ScrubMessage("café SECRETPROJECT", nil); got != "café SECRETPROJECT" {
+		t.Errorf("without a request nothing is masked but quotes and bodies: %q", got)
+	}
+}
