@@ -119,6 +119,8 @@ func openAIFake(w http.ResponseWriter, r *http.Request) {
 		sse(first, `{"choices":[{"delta":{"content":"`+text)
 	case "garbagefirst":
 		sse(`{"choices":[{"delta":{"content":"oops ` + text)
+	case "huge":
+		sse(`{"choices":[{"index":0,"delta":{"content":"` + strings.Repeat(text, 5<<20/len(text)+1) + `"}}]}`)
 	case "stall":
 		sse(first)
 		<-r.Context().Done()
@@ -225,7 +227,7 @@ defaults:
 	upstreamCases := []string{
 		"openai/echo400", "openai/echo400bare", "openai/context", "openai/filter", "openai/ratelimit", "openai/auth",
 		"openai/json500", "openai/text500", "openai/html502", "openai/midstream", "openai/garbage", "openai/garbagefirst",
-		"openai/stall", "openai/slowstart",
+		"openai/stall", "openai/slowstart", "openai/huge",
 		"anthropic/a400", "anthropic/a400quoted", "anthropic/a529", "anthropic/aerror", "anthropic/agarbage",
 		"fallback",
 	}
