@@ -8,7 +8,7 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test build bench lint fmt clean emulator test-atomicity
+.PHONY: run test build bench lint fmt clean emulator test-atomicity fuzz
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
@@ -45,6 +45,10 @@ emulator:
 ## test-atomicity: check the emulator applies conditional writes atomically (MOTO_UNSAFE=1 shows plain moto failing)
 test-atomicity:
 	bash -c 'source scripts/emulator.sh && go test -count=1 -run TestEmulatorIsAtomic -v ./shared/ddb/'
+
+## fuzz: every Fuzz target in turn; FUZZTIME=5m per target for a longer run (default: a 24s budget shared)
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

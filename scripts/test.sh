@@ -12,6 +12,9 @@ source scripts/emulator.sh
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 5m ./...
 
+echo "== fuzz: every Fuzz target briefly (make fuzz FUZZTIME=5m runs longer)"
+bash scripts/fuzz.sh
+
 echo "== OpenAI SDK compatibility (npm openai)"
 bash scripts/compat.sh
 
