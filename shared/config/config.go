@@ -4,10 +4,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -228,13 +226,21 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // Parse decodes a YAML or JSON document (JSON is valid YAML), rejecting
-// unknown fields, and validates it.
+// unknown fields and values of the wrong type by their dotted path (see
+// check), and validates it.
 func Parse(data []byte) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if errs := check(&doc); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var c Config
+	if doc.Kind != 0 {
+		if err := doc.Decode(&c); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
 	}
 	if err := c.resolvePolicies(); err != nil {
 		return nil, err
@@ -286,13 +292,8 @@ func (c *Config) resolvePolicies() error {
 	for name, m := range c.Models {
 		m.Resolved = c.Defaults
 		if m.Policy.Kind != 0 {
-			raw, err := yaml.Marshal(&m.Policy)
-			if err != nil {
-				return &FieldError{Field: "models." + name + ".policy", Msg: err.Error()}
-			}
-			dec := yaml.NewDecoder(bytes.NewReader(raw))
-			dec.KnownFields(true)
-			if err := dec.Decode(&m.Resolved); err != nil {
+			// Parse has checked the policy's fields and types.
+			if err := m.Policy.Decode(&m.Resolved); err != nil {
 				return &FieldError{Field: "models." + name + ".policy", Msg: err.Error()}
 			}
 		}
@@ -406,6 +407,9 @@ func (c *Config) validateProvider(f, name string, p Provider, bad func(string, s
 	}
 	if p.APIKey != nil && p.APIKey.Env == "" {
 		bad(f+".api_key.env", "must name the environment variable holding the key")
+	} else if p.APIKey != nil && !envName(p.APIKey.Env) {
+		// Not repeated: it may be the key itself, put in the wrong place.
+		bad(f+".api_key.env", "must be the name of an environment variable (letters, digits and _), such as OPENAI_API_KEY; the key goes in that variable, not in the file")
 	}
 	if p.DefaultMaxTokens < 0 {
 		bad(f+".default_max_tokens", "must not be negative")
@@ -470,6 +474,16 @@ func validatePolicy(f string, p Policy, bad func(string, string, ...any)) {
 	if p.LastResort.RetryAfter < 0 {
 		bad(f+".last_resort.retry_after", "must not be negative")
 	}
+}
+
+// envName reports whether s can name an environment variable.
+func envName(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // maxPrice bounds a price (USD per million tokens) far above any real one;
