@@ -12,7 +12,7 @@ STATICCHECK_VERSION := v0.8.2
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
-	$(GO) run ./functions/stream $(ARGS)
+	@bash scripts/run.sh $(ARGS)
 
 ## test: lint, unit/integration tests with -race, and the OpenAI SDK compatibility test
 test: lint
