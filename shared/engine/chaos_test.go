@@ -111,13 +111,19 @@ func chaosRoute(t *testing.T, p Policy) (*chaosUpstream, *simulated.Provider, *E
 	return up, healthy, e, rt
 }
 
+// chaosWait is the first-token and stall timeout of the chaos routes.
+const chaosWait = time.Second
+
 // TestChaos sends 1,000 streamed requests through a route whose first
 // target fails in every way in turn. With a healthy second target and
 // mid-stream continuation on, every request must complete with exactly the
 // expected text.
 func TestChaos(t *testing.T) {
 	p := fast()
-	p.FirstToken, p.Stall, p.ContinueOnBreak = 150*time.Millisecond, 150*time.Millisecond, true
+	// Long enough that a healthy stream starved of CPU (2 shared cores, the
+	// race detector, 32 workers) is never taken for a stalled one; the
+	// stalling faults just wait longer.
+	p.FirstToken, p.Stall, p.ContinueOnBreak = chaosWait, chaosWait, true
 	up, _, e, rt := chaosRoute(t, p)
 	const n, workers = 1000, 32
 	var wg sync.WaitGroup
@@ -167,7 +173,7 @@ func TestChaos(t *testing.T) {
 // never in a silent success with a truncated answer.
 func TestChaosWithoutContinuation(t *testing.T) {
 	p := fast()
-	p.FirstToken, p.Stall, p.MaxAttempts = 150*time.Millisecond, 150*time.Millisecond, 1
+	p.FirstToken, p.Stall, p.MaxAttempts = chaosWait, chaosWait, 1
 	up, _, e, rt := chaosRoute(t, p)
 	var broken int
 	for i := 0; i < chaosModes*3; i++ {
