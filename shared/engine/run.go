@@ -39,6 +39,13 @@ type run struct {
 // an attempt that fails before its first user-visible token leaves no trace
 // at the client, so retries, fallback and hedging are invisible to it.
 func (e *Engine) Run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
+	if rt.HasFeatures() {
+		return e.runFeatures(ctx, rt, req, sink)
+	}
+	return e.run(ctx, rt, req, sink)
+}
+
+func (e *Engine) run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
 	r := &run{e: e, rt: rt, p: rt.Policy, req: req, orig: req, sink: sink, start: e.now()}
 	budget := r.p.Total
 	if d, ok := ctx.Deadline(); ok {

@@ -23,6 +23,9 @@ type Record struct {
 	// Match is set when both answered and said the same thing (equal
 	// digests of text and tool calls).
 	Match bool `json:"match"`
+	// StoreError says why the record could not be stored (it is still
+	// logged); never set on a stored record.
+	StoreError string `json:"-"`
 }
 
 // Summary describes one side's answer.
@@ -39,6 +42,9 @@ type Summary struct {
 	CompletionTokens int     `json:"completion_tokens"`
 	FinishReason     string  `json:"finish_reason,omitempty"`
 	Digest           string  `json:"digest,omitempty"`
+	// Check is a caller's verdict on the answer ("valid" or "invalid: why"),
+	// e.g. a task's schema validation; empty when nobody judged it.
+	Check string `json:"check,omitempty"`
 	// Text is the answer's text, kept only when the route's shadow
 	// configuration says store_text, and cut to MaxText bytes.
 	Text string `json:"text,omitempty"`
