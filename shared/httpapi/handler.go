@@ -140,6 +140,8 @@ type requestLog struct {
 	route  string
 	stream bool
 	status int
+	// features: the route uses optional features (policies.go).
+	features bool
 }
 
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +209,12 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	} else {
 		sink = newBufferSink(id, created)
 	}
-	res := h.engine.Run(r.Context(), rt, req, sink)
+	ctx := r.Context()
+	if rt.HasFeatures() { // cache, guard, canary, shadow: policies.go
+		rl.features = true
+		ctx, sink = h.withFeatures(w, r, id, tnt, rt, sink)
+	}
+	res := h.engine.Run(ctx, rt, req, sink)
 	rl.status = sink.finish(w, &res)
 	h.settle(lease, req, &res, sink.sent())
 	h.logRequest(rl, start, &res)
@@ -322,6 +329,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		if res.Err != nil {
 			m.ErrorKind, m.MidStreamError = res.Err.Kind.String(), res.Committed
 		}
+		if rl.features {
+			featureMetrics(&m, res)
+		}
 	} else if rl.status >= 400 {
 		m.ErrorKind = "bad_request"
 	}
@@ -354,6 +364,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		}
 		if res.Stitched {
 			attrs = append(attrs, slog.String("served_by", strings.Join(res.ServedBy, ",")))
+		}
+		if rl.features {
+			attrs = featureAttrs(attrs, res)
 		}
 	}
 	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
