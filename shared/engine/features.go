@@ -207,14 +207,16 @@ func (e *Engine) runFeatures(ctx context.Context, rt *Route, req *chat.Request, 
 		gs = &guardSink{Sink: out, out: rt.Guard.NewOutput()}
 		out = gs
 	}
+	status, key := e.cacheLookupKey(rt, serve, req, caller)
 	var rec *recorder
-	if rt.Cache != nil || sh != nil {
+	if status == CacheMiss || sh != nil {
+		// Only an answer that may be stored or compared is recorded: a
+		// sampling request on a cached route relays as on a plain one.
 		rec = &recorder{Sink: out}
 		out = rec
 	}
 
 	var res Result
-	status, key := e.cacheLookupKey(rt, serve, req, caller)
 	served := false
 	if status == CacheMiss {
 		if entry := e.cacheGet(ctx, rt.Cache, key); entry != nil {

@@ -36,6 +36,10 @@ func TestBlock(t *testing.T) {
 		{`{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"q\":\"api-key= x\"}"}}]}]}`, "secrets", "messages[0].tool_calls[0].function.arguments"},
 		{`{"messages":[{"role":"user","content":"acmeology is not a company; passwords are fine"}]}`, "", ""},
 		{`{"messages":[{"role":"tool","tool_call_id":"c1","content":"the ACME result"}]}`, "competitors", "messages[0].content"},
+		{`{"messages":[{"role":"user","content":"acme_corp and xacme and acme1 are other words"}]}`, "", ""},
+		{`{"messages":[{"role":"user","content":"(acme)"}]}`, "competitors", "messages[0].content"},
+		{`{"messages":[{"role":"user","content":"globex\tCORP"}]}`, "competitors", "messages[0].content"},
+		{`{"messages":[{"role":"user","content":"globexcorp"}]}`, "", ""},
 	}
 	for _, c := range cases {
 		v := b.Check(request(t, c.body))
