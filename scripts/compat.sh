@@ -15,3 +15,7 @@ bin="$cache/sluice-stream"
 go build -o "$bin" "$root/functions/stream"
 cd "$cache"
 SLUICE_BIN="$bin" node --test compat.test.mjs
+
+# Route features (cache, guard, shadow) through the same SDK.
+cp "$root/scripts/compat/features.test.mjs" "$root/scripts/compat/features.yaml" "$cache/"
+SLUICE_BIN="$bin" node --test features.test.mjs
