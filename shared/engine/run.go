@@ -38,6 +38,8 @@ type run struct {
 // Run serves req on the route and reports how. Targets are tried in order;
 // an attempt that fails before its first user-visible token leaves no trace
 // at the client, so retries, fallback and hedging are invisible to it.
+// A route's optional features (cache, filters, canary, shadow) are applied
+// here too (features.go).
 func (e *Engine) Run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
 	if rt.HasFeatures() {
 		return e.runFeatures(ctx, rt, req, sink)
