@@ -17,5 +17,5 @@ cd "$cache"
 SLUICE_BIN="$bin" node --test compat.test.mjs
 
 # Route features (cache, guard, shadow) through the same SDK.
-cp "$root/scripts/compat/features.test.mjs" "$root/scripts/compat/features.yaml" "$cache/"
+cp "$root/scripts/compat/features.test.mjs" "$root/scripts/compat/features.yaml" "$root/scripts/compat/server.mjs" "$cache/"
 SLUICE_BIN="$bin" node --test features.test.mjs

@@ -2,11 +2,10 @@
 // requests and redacted streams look to the SDK like any other response.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import OpenAI from 'openai';
+import { startSluice } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let server;
@@ -15,23 +14,9 @@ let client;
 before(async () => {
   const bin = process.env.SLUICE_BIN;
   assert.ok(bin, 'SLUICE_BIN must name the stream binary');
-  server = spawn(bin, ['-addr', '127.0.0.1:0', '-config', path.join(here, 'features.yaml')], { stdio: ['ignore', 'inherit', 'pipe'] });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 15s')), 15000);
-    server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    createInterface({ input: server.stderr }).on('line', (line) => {
-      try {
-        const rec = JSON.parse(line);
-        if (rec.msg === 'listening') {
-          clearTimeout(timer);
-          resolve(rec.url);
-        }
-      } catch {
-        process.stderr.write(line + '\n');
-      }
-    });
-  });
-  client = new OpenAI({ baseURL: url + '/v1', apiKey: 'not-needed-locally', maxRetries: 0 });
+  let url;
+  ({ server, url } = startSluice(bin, path.join(here, 'features.yaml')));
+  client = new OpenAI({ baseURL: (await url) + '/v1', apiKey: 'not-needed-locally', maxRetries: 0 });
 });
 
 after(() => server?.kill());
