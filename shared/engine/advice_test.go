@@ -102,7 +102,7 @@ func TestRateLimitedProbeReports(t *testing.T) {
 	br := breaker.NewMemory(breaker.Policy{ConsecutiveFailures: 1, FailureRate: -1, Cooldown: time.Second, CooldownJitter: -1}, breaker.WithClock(now))
 	permit, _ := br.Allow(context.Background(), "limited/m")
 	_ = br.Record(context.Background(), "limited/m", permit, false) // open
-	clock = clock.Add(2 * time.Second)                               // cooldown over: the next call probes
+	clock = clock.Add(2 * time.Second)                              // cooldown over: the next call probes
 	limited := &failing{name: "limited", err: &provider.Error{Kind: provider.KindRateLimited, Status: 429}}
 	p := fast()
 	p.MaxAttempts = 1
