@@ -139,6 +139,13 @@ func hash(parts ...string) uint64 {
 	return h.Sum64()
 }
 
+// SchemaInstance is a deterministic JSON value for a JSON Schema, drawn
+// from the prompt: what the simulated model answers when asked for
+// structured output, and what fakes of other wire formats answer too.
+func SchemaInstance(schema json.RawMessage, prompt string) []byte {
+	return instance(schema, hash(prompt, string(schema)), prompt)
+}
+
 // instance builds a deterministic JSON value that fits a JSON Schema well
 // enough for tool arguments: objects with their properties (sorted), the
 // first enum value or const, strings drawn from the prompt, small numbers.
