@@ -107,7 +107,7 @@ func storable(res *Result) bool {
 // route's output filters applied (the streaming and whole-text redaction
 // give the same text). When too many writes are already in flight the
 // answer is not stored; the request never waits.
-func (e *Engine) cachePut(rt *Route, key string, res Result, rec *recorder) {
+func (e *Engine) cachePut(rt *Route, key string, res Result, rec *answerTap) {
 	select {
 	case e.feat.putSlots <- struct{}{}:
 	default:
@@ -119,7 +119,7 @@ func (e *Engine) cachePut(rt *Route, key string, res Result, rec *recorder) {
 		defer e.feat.bg.Done()
 		defer func() { <-e.feat.putSlots }()
 		// The answer is assembled here, off the request's path; Run no
-		// longer touches the recorder.
+		// longer touches the tap.
 		a := rec.answer(&res)
 		g := rt.Guard
 		a.Content, a.Reasoning, a.Refusal = g.RedactText(a.Content), g.RedactText(a.Reasoning), g.RedactText(a.Refusal)

@@ -208,11 +208,11 @@ func (e *Engine) runFeatures(ctx context.Context, rt *Route, req *chat.Request, 
 		out = gs
 	}
 	status, key := e.cacheLookupKey(rt, serve, req, caller)
-	var rec *recorder
+	var rec *answerTap
 	if status == CacheMiss || sh != nil {
 		// Only an answer that may be stored or compared is recorded: a
 		// sampling request on a cached route relays as on a plain one.
-		rec = &recorder{Sink: out}
+		rec = &answerTap{Sink: out}
 		out = rec
 	}
 
@@ -253,25 +253,25 @@ func (e *Engine) runFeatures(ctx context.Context, rt *Route, req *chat.Request, 
 	return res
 }
 
-// recorder keeps the answer as it passes, for the cache and the shadow.
+// answerTap keeps the answer as it passes, for the cache and the shadow.
 // It sits outside the output filters: it sees the upstream's own text.
-type recorder struct {
+type answerTap struct {
 	Sink
 	b     answer.Builder
 	model string // the upstream's name for the model, from Commit
 }
 
-func (r *recorder) Commit(t Target, upstreamModel string) error {
+func (r *answerTap) Commit(t Target, upstreamModel string) error {
 	r.model = upstreamModel
 	return r.Sink.Commit(t, upstreamModel)
 }
 
-func (r *recorder) Event(ev *provider.Event) error {
+func (r *answerTap) Event(ev *provider.Event) error {
 	r.b.Add(ev)
 	return r.Sink.Event(ev)
 }
 
-func (r *recorder) Rewind() bool {
+func (r *answerTap) Rewind() bool {
 	if !r.Sink.Rewind() {
 		return false
 	}
@@ -281,7 +281,7 @@ func (r *recorder) Rewind() bool {
 
 // answer returns what was relayed, with the result's word on who served,
 // how it finished and what it used.
-func (r *recorder) answer(res *Result) *answer.Answer {
+func (r *answerTap) answer(res *Result) *answer.Answer {
 	a := r.b.Answer()
 	if res.Served.Provider != nil {
 		a.Provider, a.Model = res.Served.Provider.Name(), res.Served.Model

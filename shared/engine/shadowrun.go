@@ -20,10 +20,10 @@ type ShadowRun struct {
 }
 
 // primarySide is what the shadow needs of the primary: its result and
-// recorder, which Run no longer touches once it has handed them over.
+// answer tap, which Run no longer touches once it has handed them over.
 type primarySide struct {
 	res Result
-	rec *recorder
+	rec *answerTap
 }
 
 // Wait returns the record once the shadow has finished and been stored.
@@ -77,7 +77,7 @@ func (e *Engine) startShadow(ctx context.Context, rt *Route, req *chat.Request, 
 		defer func() { <-e.feat.shadowSlots }()
 		defer cancel()
 		defer close(s.done)
-		sink := &recorder{Sink: discard{}}
+		sink := &answerTap{Sink: discard{}}
 		res := e.run(sctx, sp.route, req, sink)
 		var cand *answer.Answer
 		rec.Candidate = summarize(&res, sink, sp.Target.String())
@@ -120,11 +120,11 @@ func (e *Engine) startShadow(ctx context.Context, rt *Route, req *chat.Request, 
 
 // primaryDone hands the primary's side to the shadow. The channel has room
 // for it, so the request never blocks here.
-func (s *ShadowRun) primaryDone(res *Result, rec *recorder) {
+func (s *ShadowRun) primaryDone(res *Result, rec *answerTap) {
 	s.primary <- primarySide{res: *res, rec: rec}
 }
 
-func summarize(res *Result, rec *recorder, target string) shadow.Summary {
+func summarize(res *Result, rec *answerTap, target string) shadow.Summary {
 	s := shadow.Summary{Target: target, Outcome: "ok", Cache: res.Cache,
 		LatencyMS: ms(res.Duration), TTFTMS: ms(res.TTFT),
 		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens,
@@ -175,7 +175,7 @@ func text(a *answer.Answer, g *guard.Policy) string {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // discard is the sink of a shadow run: its answer goes nowhere but the
-// recorder in front of it.
+// answer tap in front of it.
 type discard struct{}
 
 func (discard) Commit(Target, string) error { return nil }

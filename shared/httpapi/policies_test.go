@@ -27,17 +27,17 @@ import (
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
-// openaiUpstream is a fake OpenAI server streaming the given content pieces
+// sseUpstream is a fake OpenAI server streaming the given content pieces
 // in its real SSE wire format. With gate set, it waits for the gate to close
 // before it answers.
-type openaiUpstream struct {
+type sseUpstream struct {
 	pieces []string
 	gate   chan struct{}
 	mu     sync.Mutex
 	calls  int
 }
 
-func (u *openaiUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (u *sseUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
 	u.mu.Lock()
 	u.calls++
@@ -68,9 +68,9 @@ func (u *openaiUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "data: [DONE]\n\n")
 }
 
-func (u *openaiUpstream) count() int { u.mu.Lock(); defer u.mu.Unlock(); return u.calls }
+func (u *sseUpstream) count() int { u.mu.Lock(); defer u.mu.Unlock(); return u.calls }
 
-func openaiProvider(t *testing.T, name string, u *openaiUpstream) provider.Provider {
+func openaiProvider(t *testing.T, name string, u *sseUpstream) provider.Provider {
 	t.Helper()
 	srv := httptest.NewServer(u)
 	t.Cleanup(srv.Close)
@@ -274,7 +274,7 @@ func guardRoute(t *testing.T, p provider.Provider) *engine.Route {
 }
 
 func TestBlockedRequestGets400NamingTheRule(t *testing.T) {
-	up := &openaiUpstream{pieces: []string{"hello"}}
+	up := &sseUpstream{pieces: []string{"hello"}}
 	f := newFixture(t, engine.Options{}, guardRoute(t, openaiProvider(t, "up", up)))
 	for _, stream := range []string{"true", "false"} {
 		resp := post(t, f.srv.URL, `{"model":"chat","stream":`+stream+`,"messages":[{"role":"user","content":"ok"},{"role":"user","content":"my API_KEY= sk-12345 leaked"}]}`)
@@ -301,7 +301,7 @@ func TestBlockedRequestGets400NamingTheRule(t *testing.T) {
 // TestRedactionOverTheWire: PII split across an upstream's SSE chunks
 // reaches the client redacted, streamed and not.
 func TestRedactionOverTheWire(t *testing.T) {
-	up := &openaiUpstream{pieces: []string{"Sure! Email ", "jane.d", "oe@", "example", ".org or call +1 (555) ", "123-", "4567. Card: 4111 1111 ", "1111 1111", " (test)."}}
+	up := &sseUpstream{pieces: []string{"Sure! Email ", "jane.d", "oe@", "example", ".org or call +1 (555) ", "123-", "4567. Card: 4111 1111 ", "1111 1111", " (test)."}}
 	f := newFixture(t, engine.Options{}, guardRoute(t, openaiProvider(t, "up", up)))
 	want := "Sure! Email [REDACTED_EMAIL] or call [REDACTED_PHONE]. Card: [REDACTED_CARD] (test)."
 	resp := post(t, f.srv.URL, `{"model":"chat","stream":true,`+userHi+`}`)
@@ -364,9 +364,9 @@ func TestCanaryStickyByUserInOpenMode(t *testing.T) {
 // until the test lets go, yet every client response completes first, with
 // the primary's answer only. The records arrive afterwards.
 func TestShadowOffTheCriticalPath(t *testing.T) {
-	prim := &openaiUpstream{pieces: []string{"the primary", " answer"}}
+	prim := &sseUpstream{pieces: []string{"the primary", " answer"}}
 	gate := make(chan struct{})
-	cand := &openaiUpstream{pieces: []string{"the candidate", " answer"}, gate: gate}
+	cand := &sseUpstream{pieces: []string{"the candidate", " answer"}, gate: gate}
 	store := shadow.NewMemory(0, nil)
 	rt := route("chat", openaiProvider(t, "prim", prim))
 	rt.Shadow = &engine.ShadowPolicy{Target: engine.Target{Provider: openaiProvider(t, "cand", cand), Model: "next"}, Percent: 100}
