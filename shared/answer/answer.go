@@ -26,20 +26,24 @@ type Answer struct {
 	Reasoning string          `json:"reasoning,omitempty"`
 	Refusal   string          `json:"refusal,omitempty"`
 	ToolCalls []chat.ToolCall `json:"tool_calls,omitempty"`
+	// FunctionCall is a legacy function_call (clients that send functions).
+	FunctionCall *chat.FunctionCall `json:"function_call,omitempty"`
 
 	FinishReason string     `json:"finish_reason,omitempty"`
 	Usage        chat.Usage `json:"usage"`
-	// SystemFingerprint is the upstream's backend version, when it reports one.
+	// SystemFingerprint and ServiceTier are what the upstream reported.
 	SystemFingerprint string `json:"system_fingerprint,omitempty"`
+	ServiceTier       string `json:"service_tier,omitempty"`
 }
 
 // Builder accumulates events into an Answer. The zero value is ready.
 type Builder struct {
 	content, reasoning, refusal strings.Builder
 	tools                       []chat.ToolCall
+	function                    *chat.FunctionCall
 	finish                      string
 	usage                       *chat.Usage
-	model                       string
+	model, fingerprint, tier    string
 }
 
 // Add folds one event in. Tool call fragments are joined by index, as
@@ -62,6 +66,19 @@ func (b *Builder) Add(ev *provider.Event) {
 		t.Function.Name += tc.Function.Name
 		t.Function.Arguments += tc.Function.Arguments
 	}
+	if f := ev.FunctionCall; f != nil {
+		if b.function == nil {
+			b.function = &chat.FunctionCall{}
+		}
+		b.function.Name += f.Name
+		b.function.Arguments += f.Arguments
+	}
+	if ev.SystemFingerprint != "" {
+		b.fingerprint = ev.SystemFingerprint
+	}
+	if ev.ServiceTier != "" {
+		b.tier = ev.ServiceTier
+	}
 	if ev.FinishReason != "" {
 		b.finish = ev.FinishReason
 	}
@@ -79,7 +96,8 @@ func (b *Builder) Reset() {
 	b.content.Reset()
 	b.reasoning.Reset()
 	b.refusal.Reset()
-	b.tools, b.finish, b.usage, b.model = nil, "", nil, ""
+	b.tools, b.function, b.finish, b.usage = nil, nil, "", nil
+	b.model, b.fingerprint, b.tier = "", "", ""
 }
 
 // Len is the number of text bytes added so far.
@@ -87,6 +105,9 @@ func (b *Builder) Len() int {
 	n := b.content.Len() + b.reasoning.Len() + b.refusal.Len()
 	for _, t := range b.tools {
 		n += len(t.Function.Name) + len(t.Function.Arguments)
+	}
+	if b.function != nil {
+		n += len(b.function.Name) + len(b.function.Arguments)
 	}
 	return n
 }
@@ -101,6 +122,13 @@ func (b *Builder) Answer() *Answer {
 		Refusal:       b.refusal.String(),
 		ToolCalls:     append([]chat.ToolCall(nil), b.tools...),
 		FinishReason:  b.finish,
+
+		SystemFingerprint: b.fingerprint,
+		ServiceTier:       b.tier,
+	}
+	if b.function != nil {
+		f := *b.function
+		a.FunctionCall = &f
 	}
 	if b.usage != nil {
 		a.Usage = *b.usage
@@ -115,13 +143,18 @@ const ReplayChunk = 256
 
 // Replay calls emit with events that rebuild a, in the order a live stream
 // would carry them: reasoning, content, refusal, tool calls, then the finish
-// reason with the usage. The event passed to emit is reused between calls.
+// reason with the usage. Every event names the fingerprint and tier, as an
+// upstream's chunks do. The event passed to emit is reused between calls.
 func (a *Answer) Replay(emit func(ev *provider.Event) error) error {
 	var ev provider.Event
+	reset := func() {
+		ev.Reset()
+		ev.SystemFingerprint, ev.ServiceTier = a.SystemFingerprint, a.ServiceTier
+	}
 	text := func(s string, set func(string)) error {
 		for len(s) > 0 {
 			n := cut(s, ReplayChunk)
-			ev.Reset()
+			reset()
 			set(s[:n])
 			if err := emit(&ev); err != nil {
 				return err
@@ -140,14 +173,21 @@ func (a *Answer) Replay(emit func(ev *provider.Event) error) error {
 		return err
 	}
 	for i, tc := range a.ToolCalls {
-		ev.Reset()
+		reset()
 		ev.ToolCalls = append(ev.ToolCalls, chat.ToolCallDelta{Index: i, ID: tc.ID, Type: "function",
 			Function: chat.FunctionCallDelta{Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
 		if err := emit(&ev); err != nil {
 			return err
 		}
 	}
-	ev.Reset()
+	if f := a.FunctionCall; f != nil {
+		reset()
+		ev.FunctionCall = &chat.FunctionCallDelta{Name: f.Name, Arguments: f.Arguments}
+		if err := emit(&ev); err != nil {
+			return err
+		}
+	}
+	reset()
 	ev.FinishReason = a.FinishReason
 	if ev.FinishReason == "" {
 		ev.FinishReason = "stop"
@@ -181,7 +221,11 @@ func (a *Answer) Digest() string {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	for _, tc := range a.ToolCalls {
+	calls := a.ToolCalls
+	if f := a.FunctionCall; f != nil {
+		calls = append(calls[:len(calls):len(calls)], chat.ToolCall{Function: *f})
+	}
+	for _, tc := range calls {
 		h.Write([]byte(tc.Function.Name))
 		h.Write([]byte{0})
 		h.Write([]byte(tc.Function.Arguments))

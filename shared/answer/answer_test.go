@@ -23,6 +23,8 @@ func TestReplayRebuilds(t *testing.T) {
 			{ID: "call_2", Type: "function", Function: chat.FunctionCall{Name: "get_time", Arguments: `{}`}},
 		}, FinishReason: "tool_calls", Usage: chat.Usage{TotalTokens: 9,
 			CompletionTokensDetails: &chat.CompletionTokensDetails{ReasoningTokens: 2}}},
+		{FunctionCall: &chat.FunctionCall{Name: "legacy", Arguments: `{"a":1}`}, FinishReason: "function_call",
+			SystemFingerprint: "fp_abc123", ServiceTier: "default"},
 	}
 	for _, a := range cases {
 		var b Builder
@@ -83,6 +85,7 @@ func TestDigest(t *testing.T) {
 		t.Error("digest depends on who answered or what it cost")
 	}
 	for _, c := range []*Answer{{Content: "hello!"}, {Content: "hell", Refusal: "o"},
+		{Content: "hello", FunctionCall: &chat.FunctionCall{Name: "f"}},
 		{Content: "hello", ToolCalls: []chat.ToolCall{{Function: chat.FunctionCall{Name: "f"}}}}} {
 		if c.Digest() == a.Digest() {
 			t.Errorf("%+v has the digest of %+v", c, a)

@@ -17,12 +17,25 @@ import (
 
 // Cacheable reports whether a request asks for a reproducible answer:
 // temperature 0, or a fixed seed. Any other request samples, and serving it
-// a stored answer would change what the client asked for.
+// a stored answer would change what the client asked for. Requests for
+// logprobs are not cached either: entries do not keep them.
 func Cacheable(req *chat.Request) bool {
 	if req.N != nil && *req.N != 1 {
 		return false
 	}
+	if wants(req.Extra, "logprobs") || !req.Extra.IsNull("top_logprobs") {
+		return false
+	}
 	return (req.Temperature != nil && *req.Temperature == 0) || req.Seed != nil
+}
+
+// wants reports whether a pass-through member is set to something other
+// than null or false.
+func wants(x chat.Extra, key string) bool {
+	if x.IsNull(key) {
+		return false
+	}
+	return string(bytes.TrimSpace(x[key])) != "false"
 }
 
 // ignored are request fields that do not change the answer: how it is

@@ -33,6 +33,7 @@ func TestKeyIgnoresWhatDoesNotChangeTheAnswer(t *testing.T) {
 		`{"model":"chat","stream":true,"stream_options":{"include_usage":true},"temperature":0,"messages":[{"role":"user","content":"hi"}]}`,
 		`{"model":"chat","user":"u-42","temperature":0.0,"messages":[{"role":"user","content":"hi"}]}`,
 		`{"model":"chat","temperature":0e0,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}`,
+		`{"model":"chat","temperature":0,"metadata":{"trace":"abc"},"store":true,"messages":[{"role":"user","content":"hi"}]}`,
 	}
 	for _, b := range same {
 		if key(t, b) != key(t, base) {
@@ -55,6 +56,8 @@ func TestKeyChangesWithWhatChangesTheAnswer(t *testing.T) {
 		`{"temperature":0,"stop":["x"],"messages":[{"role":"user","content":"hi"}]}`,
 		`{"temperature":0,"response_format":{"type":"json_object"},"messages":[{"role":"user","content":"hi"}]}`,
 		`{"temperature":0,"tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"hi"}]}`,
+		`{"temperature":0,"logit_bias":{"50256":-100},"messages":[{"role":"user","content":"hi"}]}`,
+		`{"temperature":0,"prediction":{"type":"content","content":"x"},"messages":[{"role":"user","content":"hi"}]}`,
 		`{"temperature":0,"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}`,
 	}
 	seen := map[string]string{key(t, base): base}
@@ -85,12 +88,15 @@ func TestKeyKeepsLargeSeedsExact(t *testing.T) {
 
 func TestCacheable(t *testing.T) {
 	for body, want := range map[string]bool{
-		`{"messages":[]}`:                          false,
-		`{"temperature":0.7,"messages":[]}`:        false,
-		`{"temperature":0,"messages":[]}`:          true,
-		`{"seed":7,"messages":[]}`:                 true,
-		`{"temperature":1,"seed":7,"messages":[]}`: true,
-		`{"temperature":0,"n":2,"messages":[]}`:    false,
+		`{"messages":[]}`:                                  false,
+		`{"temperature":0.7,"messages":[]}`:                false,
+		`{"temperature":0,"messages":[]}`:                  true,
+		`{"seed":7,"messages":[]}`:                         true,
+		`{"temperature":1,"seed":7,"messages":[]}`:         true,
+		`{"temperature":0,"n":2,"messages":[]}`:            false,
+		`{"temperature":0,"logprobs":true,"messages":[]}`:  false,
+		`{"temperature":0,"logprobs":false,"messages":[]}`: true,
+		`{"temperature":0,"top_logprobs":3,"messages":[]}`: false,
 	} {
 		if got := Cacheable(req(t, body)); got != want {
 			t.Errorf("Cacheable(%s) = %v", body, got)
