@@ -131,6 +131,7 @@ func newProvider(ctx context.Context, name string, p config.Provider, getenv fun
 		o := simulated.Options{Name: name}
 		if s := p.Simulated; s != nil {
 			o.TTFT, o.TokenGap, o.Tokens, o.ReasoningTokens = s.TTFT, s.TokenGap, s.Tokens, s.ReasoningTokens
+			o.InvalidFirst = s.InvalidFirst
 			if f := s.Fault; f != nil {
 				o.Fault = &simulated.Fault{Mode: f.Mode, Rate: f.Rate, Status: f.Status, RetryAfter: f.RetryAfter, After: f.After}
 			}

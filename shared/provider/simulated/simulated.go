@@ -50,6 +50,9 @@ type Options struct {
 	// model reasoning models (they are not user-visible).
 	ReasoningTokens int
 	Fault           *Fault
+	// InvalidFirst makes the first N attempts of each json_schema
+	// conversation answer invalid output (see schema.go).
+	InvalidFirst int
 }
 
 // Provider is the simulated provider.
@@ -118,6 +121,12 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	prompt, prefix := split(req.Chat.Messages)
 	pieces := Answer(prompt, limit)
 	pieces = continueFrom(pieces, prefix)
+	if sp, ok := p.schemaAnswer(req.Chat); ok {
+		pieces, finish = sp, "stop" // an instance of the schema, whatever its length
+		if l := req.Chat.OutputLimit(); l > 0 && l < len(sp) {
+			pieces, finish = sp[:l], "length"
+		}
+	}
 	s := &stream{
 		ctx:       ctx,
 		p:         p,
