@@ -66,7 +66,6 @@ func ask(t *testing.T, p *Provider, schema string, msgs ...chat.Message) string 
 	}
 }
 
-
 func TestSchemaAnswerIsAValidDeterministicInstance(t *testing.T) {
 	p := New(Options{Tokens: 3}) // the text length does not cut structured output
 	for name, s := range schemas {

@@ -80,7 +80,7 @@ func finished(id string, status tasks.Status, text string) *tasks.Task {
 		Result:   &tasks.Result{Text: text, Attempt: 1, Model: "sluice-sim", Provider: "simulated", UpstreamModel: "sim-1"},
 		Attempts: []tasks.Attempt{{N: 1, Model: "sluice-sim", Outcome: tasks.OutcomeOK, Usage: chat.Usage{TotalTokens: 7}, StartedAt: base}},
 		Usage:    chat.Usage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7}, CostUSD: 0.25,
-		Webhook:  &tasks.WebhookState{State: "pending"}}
+		Webhook: &tasks.WebhookState{State: "pending"}}
 }
 
 func random(n int) string {
