@@ -153,6 +153,10 @@ func (r *Runner) Run(ctx context.Context, t *Task) *Outcome {
 				a.Error = &Error{Code: CodeUpstream, Kind: reply.Err.Kind.String(), Message: reply.Err.Error()}
 				out.add(a)
 				last = a.Error
+				if errors.Is(ctx.Err(), context.Canceled) {
+					out.fail(&Error{Code: CodeCanceled, Message: "the run was canceled; " + summary(out.Attempts)})
+					return out
+				}
 				if ctx.Err() != nil || (reply.Err.Kind == provider.KindTimeout && reply.Err.Provider == "sluice") {
 					out.fail(&Error{Code: CodeDeadline, Message: "the task's deadline passed; " + summary(out.Attempts)})
 					return out

@@ -148,12 +148,12 @@ type Error struct {
 
 // Error codes of a failed task.
 const (
-	CodeOutputInvalid    = "output_invalid"    // no model produced valid output within its repairs
-	CodeUpstream         = "upstream_error"    // every model failed to answer
-	CodeDeadline         = "deadline_exceeded" // the task's deadline passed
-	CodeBlocked          = "blocked"           // a policy filter refused the task
-	CodeUnknownModel     = "model_not_found"   // the configuration no longer has the model
-	CodeLeaseInterrupted = "interrupted"       // internal: the run lost its lease
+	CodeOutputInvalid = "output_invalid"    // no model produced valid output within its repairs
+	CodeUpstream      = "upstream_error"    // every model failed to answer
+	CodeDeadline      = "deadline_exceeded" // the task's deadline passed
+	CodeBlocked       = "blocked"           // a policy filter refused the task
+	CodeUnknownModel  = "model_not_found"   // the configuration no longer has the model
+	CodeCanceled      = "canceled"          // the run's context was canceled
 )
 
 // NewID returns a fresh task id.
