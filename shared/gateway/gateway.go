@@ -154,6 +154,10 @@ type Gateway struct {
 	Handler *httpapi.Handler
 	// State describes where shared state lives, for the start-up log.
 	State string
+	// DynamoDB and Table are the shared state table, when there is one
+	// (other stores of the function, such as tasks, live there too).
+	DynamoDB *dynamodb.Client
+	Table    string
 	close []func()
 }
 
@@ -226,6 +230,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 			DefaultOutputTokens: c.State.DefaultOutputTokens,
 		}
 		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
+		g.DynamoDB, g.Table = client, table
 	default:
 		g.State = "memory: per-instance breakers; no API keys required (open mode)"
 	}

@@ -93,6 +93,17 @@ func (s *Service) Validate(req *Request) error {
 // now, with created false. lease is the tenant's quota reservation, settled
 // when the task finishes (or released at once if the task already existed).
 func (s *Service) Submit(ctx context.Context, tenant string, req *Request, lease *quota.Lease) (*Task, bool, error) {
+	stored, created, err := s.Accept(ctx, tenant, req, lease)
+	if err != nil {
+		return nil, false, err
+	}
+	return s.start(ctx, stored, created)
+}
+
+// Accept stores a task for a validated request without starting it: for a
+// consumer that will run it itself (the jobs queue handler). It returns
+// the stored task and whether this call created it.
+func (s *Service) Accept(ctx context.Context, tenant string, req *Request, lease *quota.Lease) (*Task, bool, error) {
 	now := s.o.Now()
 	deadline := req.DeadlineFrom(now)
 	if deadline.IsZero() {
@@ -110,7 +121,12 @@ func (s *Service) Submit(ctx context.Context, tenant string, req *Request, lease
 	}
 	s.o.Log.Info("task submitted", "task_id", stored.ID, "tenant", tenant, "created", created, "mode", req.Mode,
 		"model", req.Model, "status", string(stored.Status))
-	if req.Mode == ModeAsync {
+	return stored, created, nil
+}
+
+// start runs a sync task or enqueues an async one.
+func (s *Service) start(ctx context.Context, stored *Task, created bool) (*Task, bool, error) {
+	if stored.Request.Mode == ModeAsync {
 		if stored.Status == StatusQueued {
 			// Also for a retried submission: if its first enqueue failed,
 			// this one repairs it; if not, the duplicate is a no-op.
