@@ -2,6 +2,7 @@ package orchestrate_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/sluice-llm/sluice/shared/config"
@@ -26,7 +27,7 @@ type fixture struct {
 	sim *simulated.Provider
 }
 
-func newApp(t *testing.T, env map[string]string, deps orchestrate.Deps, gdeps gateway.Deps) *fixture {
+func newApp(t *testing.T, env map[string]string, deps orchestrate.Deps, gdeps gateway.Deps, log ...*slog.Logger) *fixture {
 	t.Helper()
 	cfg, err := config.Parse([]byte(fastConfig))
 	if err != nil {
@@ -38,7 +39,11 @@ func newApp(t *testing.T, env map[string]string, deps orchestrate.Deps, gdeps ga
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	app, err := orchestrate.New(context.Background(), gw, cfg, getenv, nil, deps)
+	var l *slog.Logger
+	if len(log) > 0 {
+		l = log[0]
+	}
+	app, err := orchestrate.New(context.Background(), gw, cfg, getenv, l, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
