@@ -234,4 +234,3 @@ func TestKeysTenantsAndQuotas(t *testing.T) {
 		t.Fatalf("over quota: %d %v", resp.StatusCode, m)
 	}
 }
-
