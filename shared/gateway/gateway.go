@@ -158,7 +158,8 @@ type Gateway struct {
 	// (other stores of the function, such as tasks, live there too).
 	DynamoDB *dynamodb.Client
 	Table    string
-	close    []func()
+
+	close []func()
 }
 
 // Close flushes background state writes.
