@@ -379,18 +379,6 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Task, error) 
 	return t.Public(), nil
 }
 
-// Replay runs a stored task's request again on another model, without
-// storing anything: to check a report made against one model version on
-// another. The request is the original one, escalation and all replaced by
-// the single target.
-func (s *Service) Replay(ctx context.Context, t *Task, model string) *Outcome {
-	req := *t.Request
-	req.Model, req.Escalation = model, nil
-	c := *t
-	c.Request = &req
-	return s.o.Runner.Run(ctx, &c)
-}
-
 // Reservation is what a task reserves against the tenant's quota at
 // submission: one request and one call's estimated tokens. Settlement at
 // the end replaces it with what every attempt used.
