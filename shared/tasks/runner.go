@@ -330,6 +330,9 @@ func (c *collector) Commit(_ engine.Target, upstreamModel string) error {
 
 func (c *collector) Event(ev *provider.Event) error {
 	c.text.WriteString(ev.Content)
+	if ev.SystemFingerprint != "" {
+		c.fingerprint = ev.SystemFingerprint // OpenAI repeats it on every chunk
+	}
 	for _, tc := range ev.ToolCalls {
 		for len(c.tools) <= tc.Index {
 			c.tools = append(c.tools, chat.ToolCall{Type: "function"})
