@@ -65,6 +65,12 @@ type Policy struct {
 	HedgeAfter              time.Duration `yaml:"hedge_after"`
 	FallbackOnContentFilter bool          `yaml:"fallback_on_content_filter"`
 	LastResort              LastResort    `yaml:"last_resort"`
+	// RetryAfterMax caps the Retry-After clients are told (default 5s, or
+	// last_resort.retry_after when that is longer).
+	RetryAfterMax time.Duration `yaml:"retry_after_max"`
+	// DropUnsupportedParams makes Anthropic and Bedrock targets leave out
+	// request fields their APIs cannot express instead of answering 400.
+	DropUnsupportedParams bool `yaml:"drop_unsupported_params"`
 }
 
 // Timeouts each have one meaning.
@@ -115,10 +121,14 @@ type Breaker struct {
 	ProbeLease          time.Duration `yaml:"probe_lease"`
 }
 
-// Price is USD per million tokens.
+// Price is USD per million tokens. Cached prompt tokens are priced at
+// CacheRead and tokens written to a prompt cache at CacheWrite, when set;
+// otherwise at Input.
 type Price struct {
-	Input  float64 `yaml:"input"`
-	Output float64 `yaml:"output"`
+	Input      float64 `yaml:"input"`
+	Output     float64 `yaml:"output"`
+	CacheRead  float64 `yaml:"cache_read"`
+	CacheWrite float64 `yaml:"cache_write"`
 }
 
 // Server holds settings of the HTTP front end.
@@ -348,7 +358,7 @@ func (c *Config) Validate() error {
 		if !strings.Contains(key, "/") {
 			bad("prices."+key, "keys are provider/model")
 		}
-		if p.Input < 0 || p.Output < 0 {
+		if p.Input < 0 || p.Output < 0 || p.CacheRead < 0 || p.CacheWrite < 0 {
 			bad("prices."+key, "prices must not be negative")
 		}
 	}
@@ -456,6 +466,9 @@ func validatePolicy(f string, p Policy, bad func(string, string, ...any)) {
 	}
 	if p.LastResort.RetryAfter < 0 {
 		bad(f+".last_resort.retry_after", "must not be negative")
+	}
+	if p.RetryAfterMax < 0 {
+		bad(f+".retry_after_max", "must not be negative")
 	}
 }
 

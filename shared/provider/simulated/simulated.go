@@ -7,6 +7,7 @@ package simulated
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"math"
@@ -113,6 +114,9 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 			Message:    "simulated " + http.StatusText(status),
 		}
 	}
+	if err := p.check(req.Chat); err != nil {
+		return nil, err
+	}
 	limit := p.o.Tokens
 	finish := "stop"
 	if l := req.Chat.OutputLimit(); l > 0 && l < limit {
@@ -145,6 +149,25 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 		s.usage.CompletionTokensDetails = &chat.CompletionTokensDetails{ReasoningTokens: p.o.ReasoningTokens}
 	}
 	return s, nil
+}
+
+// check refuses what an OpenAI-compatible upstream would: content parts of
+// types it does not know. The simulated model reads text only and ignores
+// images, audio and files, as a text model behind a multimodal API would.
+func (p *Provider) check(c *chat.Request) *provider.Error {
+	for i := range c.Messages {
+		for j, part := range c.Messages[i].Content.Parts {
+			switch part.Type {
+			case "text", "image_url", "input_audio", "file", "refusal":
+			default:
+				at := fmt.Sprintf("messages[%d].content[%d].type", i, j)
+				return &provider.Error{Kind: provider.KindBadRequest, Provider: p.o.Name, Status: http.StatusBadRequest,
+					Type: "invalid_request_error", Code: "invalid_value", Param: at,
+					Message: fmt.Sprintf("Invalid value %q for %s: expected text, image_url, input_audio, file or refusal.", part.Type, at)}
+			}
+		}
+	}
+	return nil
 }
 
 // split separates the prompt from a trailing partial assistant answer.
