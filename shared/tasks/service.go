@@ -202,7 +202,10 @@ const (
 // again rather than failed.
 func (s *Service) Execute(ctx context.Context, id string) (*Task, Disposition, error) {
 	now := s.o.Now()
-	t, err := s.o.Store.Claim(ctx, id, s.owner, now.Add(s.o.Lease), now)
+	// Each claim is its own owner, so two runs in one process are told
+	// apart as well as runs in two.
+	owner := s.owner + "/" + rand.Text()[:8]
+	t, err := s.o.Store.Claim(ctx, id, owner, now.Add(s.o.Lease), now)
 	var se *StateError
 	switch {
 	case errors.As(err, &se) && se.Status.Terminal():
@@ -225,7 +228,7 @@ func (s *Service) Execute(ctx context.Context, id string) (*Task, Disposition, e
 	runCtx, cancel := context.WithDeadline(ctx, t.Deadline)
 	defer cancel()
 	lost := make(chan struct{})
-	stop := s.heartbeat(runCtx, t.ID, cancel, lost)
+	stop := s.heartbeat(runCtx, t.ID, owner, cancel, lost)
 	var out *Outcome
 	if !s.o.Now().Before(t.Deadline) {
 		out = &Outcome{}
@@ -244,7 +247,7 @@ func (s *Service) Execute(ctx context.Context, id string) (*Task, Disposition, e
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer fcancel()
 	if s.interrupted(ctx, t, out) {
-		if err := s.o.Store.Release(fctx, t.ID, s.owner); err != nil && !errors.Is(err, ErrLeaseLost) {
+		if err := s.o.Store.Release(fctx, t.ID, owner); err != nil && !errors.Is(err, ErrLeaseLost) {
 			return nil, Busy, err
 		}
 		log.Warn("task released: the invocation ended before the task's deadline")
@@ -255,7 +258,7 @@ func (s *Service) Execute(ctx context.Context, id string) (*Task, Disposition, e
 	if t.Request.Webhook != nil {
 		t.Webhook = &WebhookState{State: WebhookPending}
 	}
-	if err := s.o.Store.Finish(fctx, t, s.owner); err != nil {
+	if err := s.o.Store.Finish(fctx, t, owner); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			log.Warn("task lease lost before finishing; the result is dropped")
 			return nil, Busy, nil
@@ -287,7 +290,7 @@ func (s *Service) interrupted(ctx context.Context, t *Task, out *Outcome) bool {
 
 // heartbeat renews the lease every third of its length until stopped. A
 // renewal refused because another runner owns the task cancels the run.
-func (s *Service) heartbeat(ctx context.Context, id string, cancel context.CancelFunc, lost chan struct{}) (stop func()) {
+func (s *Service) heartbeat(ctx context.Context, id, owner string, cancel context.CancelFunc, lost chan struct{}) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -302,7 +305,7 @@ func (s *Service) heartbeat(ctx context.Context, id string, cancel context.Cance
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				err := s.o.Store.Renew(ctx, id, s.owner, s.o.Now().Add(s.o.Lease))
+				err := s.o.Store.Renew(ctx, id, owner, s.o.Now().Add(s.o.Lease))
 				if errors.Is(err, ErrLeaseLost) {
 					close(lost)
 					cancel()
