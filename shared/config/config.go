@@ -141,6 +141,16 @@ type Server struct {
 	DirectRoutes *bool `yaml:"direct_routes"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// CORS lets browsers call the gateway from other origins.
+	CORS CORS `yaml:"cors"`
+}
+
+// CORS configures cross-origin access for browser clients. On Lambda, a
+// Function URL's own CORS settings, when set, answer preflights first.
+type CORS struct {
+	AllowOrigins []string      `yaml:"allow_origins"` // "https://app.example.com", or "*"
+	AllowHeaders []string      `yaml:"allow_headers"` // empty: whatever a preflight asks for
+	MaxAge       time.Duration `yaml:"max_age"`       // preflight cache, default 10m
 }
 
 // Provider types.
@@ -325,6 +335,17 @@ func (c *Config) Validate() error {
 	case "", "debug", "info", "warn", "error":
 	default:
 		bad("server.log_level", "must be debug, info, warn or error, not %q", c.Server.LogLevel)
+	}
+	for i, o := range c.Server.CORS.AllowOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad(fmt.Sprintf("server.cors.allow_origins[%d]", i), "must be \"*\" or an origin like https://app.example.com, not %q", o)
+		}
+	}
+	if c.Server.CORS.MaxAge < 0 {
+		bad("server.cors.max_age", "must not be negative")
 	}
 	if len(c.Providers) == 0 {
 		bad("providers", "at least one provider is required")

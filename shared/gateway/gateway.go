@@ -246,8 +246,12 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
 	}
 	g.Engine = eng
+	var cors *httpapi.CORS
+	if cc := c.Server.CORS; len(cc.AllowOrigins) > 0 {
+		cors = &httpapi.CORS{AllowOrigins: cc.AllowOrigins, AllowHeaders: cc.AllowHeaders, MaxAge: cc.MaxAge}
+	}
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy})
+		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors})
 	return g, nil
 }
 

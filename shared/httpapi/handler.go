@@ -37,6 +37,8 @@ type Options struct {
 	Cost func(target string, u chat.Usage) float64
 	// Tenancy enables API keys and quotas; nil leaves the gateway open.
 	Tenancy *Tenancy
+	// CORS allows browser clients from other origins; nil allows none.
+	CORS *CORS
 }
 
 // Handler is the HTTP API.
@@ -47,6 +49,7 @@ type Handler struct {
 	metrics metrics.Recorder
 	cost    func(string, chat.Usage) float64
 	tenancy *Tenancy
+	corsCfg *CORS
 	now     func() time.Time
 }
 
@@ -64,7 +67,8 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Tenancy == nil {
 		o.Tenancy = &Tenancy{}
 	}
-	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy, now: time.Now}
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
+		corsCfg: o.CORS, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -74,17 +78,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path = strings.TrimPrefix(path, "/v1")
 	switch {
 	case path == "/chat/completions":
-		if !allow(w, r, http.MethodPost) {
+		if !h.allow(w, r, http.MethodPost) {
 			return
 		}
 		h.chatCompletions(w, r)
 	case path == "/models":
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		h.models(w)
 	case strings.HasPrefix(path, "/models/"):
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		h.model(w, strings.TrimPrefix(path, "/models/"))
@@ -97,7 +101,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if h.cors(w, r, methods) {
+		return false // a preflight, answered
+	}
 	for _, m := range methods {
 		if r.Method == m {
 			return true

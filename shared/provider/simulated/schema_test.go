@@ -44,7 +44,7 @@ func compile(t *testing.T, s string) *jsonschema.Schema {
 	return sch
 }
 
-func ask(t *testing.T, p *Provider, schema string, msgs ...chat.Message) string {
+func askSchema(t *testing.T, p *Provider, schema string, msgs ...chat.Message) string {
 	t.Helper()
 	req := &chat.Request{Model: "m", Messages: msgs, ResponseFormat: &chat.ResponseFormat{Type: "json_schema",
 		JSONSchema: &chat.JSONSchema{Name: "out", Schema: json.RawMessage(schema)}}}
@@ -71,7 +71,7 @@ func TestSchemaAnswerIsAValidDeterministicInstance(t *testing.T) {
 	for name, s := range schemas {
 		t.Run(name, func(t *testing.T) {
 			sch := compile(t, s)
-			out := ask(t, p, s, user("extract from: "+name))
+			out := askSchema(t, p, s, user("extract from: "+name))
 			inst, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
 			if err != nil {
 				t.Fatalf("not JSON: %q: %v", out, err)
@@ -79,7 +79,7 @@ func TestSchemaAnswerIsAValidDeterministicInstance(t *testing.T) {
 			if err := sch.Validate(inst); err != nil {
 				t.Fatalf("instance %s is invalid: %v", out, err)
 			}
-			if again := ask(t, p, s, user("extract from: "+name)); again != out {
+			if again := askSchema(t, p, s, user("extract from: "+name)); again != out {
 				t.Fatalf("not deterministic: %s then %s", out, again)
 			}
 		})
@@ -92,7 +92,7 @@ func TestSchemaAnswerInvalidFirstN(t *testing.T) {
 	sch := compile(t, s)
 	conv := []chat.Message{user("extract")}
 	for attempt := 0; attempt < 3; attempt++ {
-		out := ask(t, p, s, conv...)
+		out := askSchema(t, p, s, conv...)
 		inst, jerr := jsonschema.UnmarshalJSON(strings.NewReader(out))
 		valid := jerr == nil && sch.Validate(inst) == nil
 		if valid != (attempt >= 2) {

@@ -123,25 +123,30 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 		limit, finish = l, "length"
 	}
 	prompt, prefix := split(req.Chat.Messages)
-	pieces := Answer(prompt, limit)
-	pieces = continueFrom(pieces, prefix)
-	if sp, ok := p.schemaAnswer(req.Chat); ok {
+	var pieces []string
+	var calls []chat.ToolCallDelta
+	if tc := toolCalls(req.Chat); len(tc) > 0 {
+		calls, finish = fragments(tc), "tool_calls"
+	} else if sp, ok := p.schemaAnswer(req.Chat); ok {
 		pieces, finish = sp, "stop" // an instance of the schema, whatever its length
 		if l := req.Chat.OutputLimit(); l > 0 && l < len(sp) {
 			pieces, finish = sp[:l], "length"
 		}
+	} else {
+		pieces = continueFrom(Answer(prompt, limit), prefix)
 	}
 	s := &stream{
 		ctx:       ctx,
 		p:         p,
 		model:     req.Model,
 		pieces:    pieces,
+		calls:     calls,
 		reasoning: p.o.ReasoningTokens,
 		finish:    finish,
 		fault:     fault,
 		usage: chat.Usage{
 			PromptTokens:     req.Chat.EstimateTokens(),
-			CompletionTokens: len(pieces) + p.o.ReasoningTokens,
+			CompletionTokens: len(pieces) + len(calls) + p.o.ReasoningTokens,
 		},
 	}
 	s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
@@ -279,6 +284,7 @@ type stream struct {
 	p         *Provider
 	model     string
 	pieces    []string
+	calls     []chat.ToolCallDelta // tool call fragments, when it calls tools
 	next      int
 	reasoning int
 	finish    string
@@ -323,6 +329,9 @@ func (s *stream) Recv() (*provider.Event, error) {
 		s.ev.Reasoning = "thinking "
 	case s.next < len(s.pieces):
 		s.ev.Content = s.pieces[s.next]
+		s.next++
+	case s.next < len(s.pieces)+len(s.calls):
+		s.ev.ToolCalls = append(s.ev.ToolCalls, s.calls[s.next-len(s.pieces)])
 		s.next++
 	default:
 		s.ev.FinishReason = s.finish
