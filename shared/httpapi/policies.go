@@ -20,19 +20,17 @@ const CacheHeader = "X-Sluice-Cache"
 // withFeatures prepares a request on a route with optional features: the
 // caller's identity for the engine (canary stickiness, cache scope, the
 // shadow record), and a sink that can mark cache hits.
-func (h *Handler) withFeatures(w http.ResponseWriter, r *http.Request, id string, t *tenant.Tenant, rt *engine.Route, sink responseSink) (context.Context, responseSink) {
+func (h *Handler) withFeatures(ctx context.Context, w http.ResponseWriter, credential, id string, t *tenant.Tenant, rt *engine.Route, sink responseSink) (context.Context, responseSink) {
 	c := engine.Caller{RequestID: id}
 	if t != nil {
 		c.Tenant = t.ID
 	}
-	if rt.Canary != nil && rt.Canary.Sticky == "key" {
-		if a := r.Header.Get("Authorization"); a != "" {
-			// Only a stable name for the key is needed, never the key.
-			sum := sha256.Sum256([]byte(a))
-			c.Key = hex.EncodeToString(sum[:16])
-		}
+	if rt.Canary != nil && rt.Canary.Sticky == "key" && credential != "" {
+		// Only a stable name for the key is needed, never the key.
+		sum := sha256.Sum256([]byte(credential))
+		c.Key = hex.EncodeToString(sum[:16])
 	}
-	ctx := engine.WithCaller(r.Context(), c)
+	ctx = engine.WithCaller(ctx, c)
 	if rt.Cache != nil {
 		sink = cacheMarked{responseSink: sink, h: w.Header()}
 	}
