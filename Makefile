@@ -8,7 +8,7 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test build bench lint fmt clean emulator test-atomicity
+.PHONY: run test build bench lint fmt clean emulator test-atomicity invoke
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
@@ -30,6 +30,13 @@ build:
 	  awk -v s=$$size -v f=$$f.zip 'BEGIN { printf "%-16s %6.2f MB\n", f, s/1048576 }'; \
 	  if [ $$size -gt $(MAX_ZIP) ]; then echo "$$f.zip exceeds 8 MB" >&2; exit 1; fi; \
 	done
+
+## invoke: run one function under AWS's Lambda Runtime Interface Emulator with an event file;
+##         the response is the last line of stdout, exit status 1 if the invocation failed
+##         make invoke FN=stream|embed|orchestrate EVENT=events/<file>.json [CONFIG=sluice.yaml]
+invoke:
+	@mkdir -p .cache/bin && $(GO) build -o .cache/bin/sluice-invoke ./scripts/invoke
+	@.cache/bin/sluice-invoke -fn "$(FN)" -event "$(EVENT)" $(if $(CONFIG),-config "$(CONFIG)")
 
 ## bench: micro-benchmarks (allocations per chunk) and the TTFT load test (overhead, hedging, state backends)
 bench:
