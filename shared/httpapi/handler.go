@@ -140,6 +140,7 @@ type requestLog struct {
 	route  string
 	stream bool
 	status int
+	quota  bool // refused by the tenant's quota
 }
 
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +196,7 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	var lease *quota.Lease
 	if tnt != nil {
 		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {
-			rl.status = aerr.status
+			rl.status, rl.quota = aerr.status, aerr.status == http.StatusTooManyRequests
 			writeError(w, aerr)
 			h.logRequest(rl, start, nil)
 			return
@@ -308,8 +309,14 @@ func validate(req *chat.Request) *apiError {
 // logRequest writes the request's one log line and metrics record. Prompt
 // and completion text never appear in either.
 func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result) {
-	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start)}
+	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start),
+		QuotaRejected: rl.quota}
 	if res != nil {
+		for _, a := range res.Attempts {
+			if a.Skipped == "breaker_open" {
+				m.BreakerOpen++
+			}
+		}
 		m.Attempts, m.UpstreamCalls, m.Retries, m.Fallbacks, m.Hedges = res.Counts()
 		if res.Served.Provider != nil {
 			m.Provider, m.Model = res.Served.Provider.Name(), res.Served.Model
