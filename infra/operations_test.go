@@ -131,7 +131,7 @@ func testDashboard(t *testing.T, tpl assertions.Template, raw map[string]interfa
 		"Fallbacks, retries, stitched streams":                {`MetricName=\"Fallbacks\"`, `MetricName=\"Retries\"`, `MetricName=\"Stitched\"`},
 		"Breaker open (targets skipped) and quota rejections": {`MetricName=\"BreakerOpen\"`, `MetricName=\"QuotaRejections\"`},
 		"Embedding throughput (documents per 5 min)":          {`MetricName=\"DocumentsEmbedded\"`, `MetricName=\"DocumentsFailed\"`},
-		"Task outcomes":                                       {`SEARCH('{sluice,Outcome} MetricName=\"Tasks\"', 'Sum', 300)`},
+		"Task outcomes": {`SEARCH('{sluice,Outcome} MetricName=\"Tasks\"', 'Sum', 300)`},
 		"Dead-letter queue depth": {`"AWS/SQS","ApproximateNumberOfMessagesVisible","QueueName","${` + ids["DocumentsDLQ"] + `.QueueName}"`,
 			`"QueueName","${` + ids["JobsDLQ"] + `.QueueName}"`},
 		"Lambda errors":      {`"AWS/Lambda","Errors","FunctionName","${` + ids["Stream"] + `}"`, `"${` + ids["Embed"] + `}"`, `"${` + ids["Orchestrate"] + `}"`},
