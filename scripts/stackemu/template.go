@@ -158,28 +158,28 @@ func (r *Resolver) intrinsic(fn string, arg any) (any, error) {
 		}
 		p, ok := r.Physical[name]
 		if !ok {
-			return nil, fmt.Errorf("Ref %s: not created on the emulator", name)
+			return nil, fmt.Errorf("reference to %s: not created on the emulator", name)
 		}
 		return p.Ref, nil
 	case "Fn::GetAtt":
 		g, ok := arg.([]any)
 		if !ok || len(g) != 2 {
-			return nil, fmt.Errorf("Fn::GetAtt %v: want [id, attribute]", arg)
+			return nil, fmt.Errorf("attribute reference %v: want [id, attribute]", arg)
 		}
 		id, attr := fmt.Sprint(g[0]), fmt.Sprint(g[1])
 		p, ok := r.Physical[id]
 		if !ok {
-			return nil, fmt.Errorf("Fn::GetAtt %s.%s: not created on the emulator", id, attr)
+			return nil, fmt.Errorf("attribute %s.%s: %s not created on the emulator", id, attr, id)
 		}
 		v, ok := p.Attrs[attr]
 		if !ok {
-			return nil, fmt.Errorf("Fn::GetAtt %s.%s: unknown attribute", id, attr)
+			return nil, fmt.Errorf("attribute %s.%s: unknown", id, attr)
 		}
 		return v, nil
 	case "Fn::Join":
 		a, ok := arg.([]any)
 		if !ok || len(a) != 2 {
-			return nil, fmt.Errorf("Fn::Join %v", arg)
+			return nil, fmt.Errorf("join %v: want [separator, list]", arg)
 		}
 		parts, err := r.Resolve(a[1])
 		if err != nil {
@@ -194,7 +194,7 @@ func (r *Resolver) intrinsic(fn string, arg any) (any, error) {
 	case "Fn::Select":
 		a, ok := arg.([]any)
 		if !ok || len(a) != 2 {
-			return nil, fmt.Errorf("Fn::Select %v", arg)
+			return nil, fmt.Errorf("select %v: want [index, list]", arg)
 		}
 		list, err := r.Resolve(a[1])
 		if err != nil {
@@ -203,13 +203,13 @@ func (r *Resolver) intrinsic(fn string, arg any) (any, error) {
 		i, _ := strconv.Atoi(fmt.Sprint(a[0]))
 		l, _ := list.([]any)
 		if i < 0 || i >= len(l) {
-			return nil, fmt.Errorf("Fn::Select %d of %v", i, l)
+			return nil, fmt.Errorf("select %d of %v: out of range", i, l)
 		}
 		return l[i], nil
 	case "Fn::Sub":
 		s, ok := arg.(string)
 		if !ok {
-			return nil, fmt.Errorf("Fn::Sub with variables is not supported: %v", arg)
+			return nil, fmt.Errorf("substitution with variables is not supported: %v", arg)
 		}
 		var b strings.Builder
 		for {
@@ -220,7 +220,7 @@ func (r *Resolver) intrinsic(fn string, arg any) (any, error) {
 			}
 			j := strings.Index(s[i:], "}")
 			if j < 0 {
-				return nil, fmt.Errorf("Fn::Sub %q: unclosed ${", s)
+				return nil, fmt.Errorf("substitution %q: unclosed ${", s)
 			}
 			b.WriteString(s[:i])
 			name := s[i+2 : i+j]
