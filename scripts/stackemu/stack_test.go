@@ -94,13 +94,13 @@ func buildWorld() (*world, error) {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
 	w := &world{bootstraps: map[string]string{}}
-	if w.tplPath, err = templatePath(); err != nil {
-		return nil, err
-	}
-	tpl, err := LoadTemplate(w.tplPath)
-	if err != nil {
-		return nil, err
-	}
+	// The synth (node and jsii) and the builds (the Go toolchain) overlap.
+	synthed := make(chan error, 1)
+	go func() {
+		var err error
+		w.tplPath, err = templatePath()
+		synthed <- err
+	}()
 	if w.emulator, err = rie.Install(ctx, root); err != nil {
 		return nil, err
 	}
@@ -108,6 +108,13 @@ func buildWorld() (*world, error) {
 		if w.bootstraps[fn], err = rie.Build(ctx, root, fn, dir, rie.BuildOptions{Race: raceBuild}); err != nil {
 			return nil, err
 		}
+	}
+	if err := <-synthed; err != nil {
+		return nil, err
+	}
+	tpl, err := LoadTemplate(w.tplPath)
+	if err != nil {
+		return nil, err
 	}
 	if w.c, err = NewClients(ctx); err != nil {
 		return nil, err

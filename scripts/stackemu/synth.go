@@ -29,7 +29,7 @@ func Synth(ctx context.Context, root, dir string) (string, error) {
 	out := filepath.Join(dir, "cdk.out")
 	cmd := exec.CommandContext(ctx, "go", "run", ".")
 	cmd.Dir = filepath.Join(root, "infra")
-	cmd.Env = append(os.Environ(), "CDK_OUTDIR="+out, "CDK_CONTEXT_JSON="+string(cdkCtx), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1")
+	cmd.Env = append(os.Environ(), "CDK_OUTDIR="+out, "CDK_CONTEXT_JSON="+string(cdkCtx), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("synthesize infra: %w\n%s", err, b)
 	}
