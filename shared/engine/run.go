@@ -81,6 +81,13 @@ func (r *run) serve(ctx context.Context) {
 				}
 				return
 			}
+			if until := r.e.throttledUntil(t.String()); !until.IsZero() {
+				r.skip(t, "rate_limited")
+				if retryAt.IsZero() || until.Before(retryAt) {
+					retryAt = until
+				}
+				break
+			}
 			permit, ok := r.admit(ctx, t)
 			if !ok {
 				r.skip(t, "breaker_open")
@@ -175,6 +182,15 @@ func (r *run) outcome(t Target, p breaker.Permit, err *provider.Error) {
 	if err != nil && err.Kind == provider.KindCanceled {
 		return
 	}
+	if err != nil && err.Kind == provider.KindRateLimited {
+		r.e.throttle(t.String(), err.RetryAfter)
+		if !p.Probe {
+			// A rate limit is the upstream pacing this caller, not an
+			// outage: it pauses the target here, and does not trip the
+			// breaker every instance shares. A probe must still report.
+			return
+		}
+	}
 	healthy := err == nil || !(err.Kind.Transient() || err.Kind == provider.KindAuth)
 	// Breaker bookkeeping must not wait on the request's context.
 	_ = r.e.breaker.Record(context.Background(), t.String(), p, healthy)
@@ -254,8 +270,7 @@ func (o *opened) observe(ev *provider.Event) {
 		o.model = ev.Model
 	}
 	if ev.Usage != nil {
-		u := *ev.Usage
-		o.usage = &u
+		o.usage = copyUsage(ev.Usage)
 	}
 	if ev.FinishReason != "" {
 		o.finish = ev.FinishReason
@@ -272,7 +287,7 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 	if r.continued && !continuesAssistant(t.Provider) {
 		req = askToContinue(req)
 	}
-	s, err := t.Provider.Stream(actx, &provider.Request{Model: t.Model, Chat: req})
+	s, err := t.Provider.Stream(actx, &provider.Request{Model: t.Model, Chat: req, DropUnsupported: r.p.DropUnsupported})
 	if err != nil {
 		dog.stop()
 		cancel()
@@ -381,15 +396,7 @@ func (r *run) served(o *opened, err *provider.Error) *provider.Error {
 	o.attempt.Err, o.attempt.Took = err, r.e.now().Sub(r.start)
 	r.res.Attempts = append(r.res.Attempts, o.attempt)
 	if o.usage != nil {
-		r.res.Usage.PromptTokens += o.usage.PromptTokens
-		r.res.Usage.CompletionTokens += o.usage.CompletionTokens
-		r.res.Usage.TotalTokens += o.usage.TotalTokens
-		if d := o.usage.CompletionTokensDetails; d != nil {
-			if r.res.Usage.CompletionTokensDetails == nil {
-				r.res.Usage.CompletionTokensDetails = &chat.CompletionTokensDetails{}
-			}
-			r.res.Usage.CompletionTokensDetails.ReasoningTokens += d.ReasoningTokens
-		}
+		r.res.Usage.Add(o.usage)
 	}
 	if o.finish != "" {
 		r.res.FinishReason = o.finish
@@ -404,8 +411,8 @@ func (r *run) emit(ev *provider.Event) *provider.Error {
 	if r.p.ContinueOnBreak && ev.Content != "" {
 		r.partial.WriteString(ev.Content)
 	}
-	if len(ev.ToolCalls) > 0 {
-		r.toolsSent = true
+	if len(ev.ToolCalls) > 0 || ev.FunctionCall != nil {
+		r.toolsSent = true // a continuation cannot resume a call mid-arguments
 	}
 	if err := r.sink.Event(ev); err != nil {
 		return clientGone(err)
@@ -434,14 +441,12 @@ func (r *run) exhausted(retryAt time.Time) {
 	if r.res.Err == nil {
 		r.fail(&provider.Error{Kind: provider.KindUnavailable, Provider: "sluice", Message: "every target's circuit breaker is open"})
 	}
-	if !retryAt.IsZero() {
-		if d := retryAt.Sub(r.e.now()); d > 0 {
-			r.res.RetryAfter = d
-		}
+	if r.rateLimited() {
+		// Every target asked to wait, whatever else was skipped: tell the
+		// client to back off (429), not that the service is down.
+		r.fail(&provider.Error{Kind: provider.KindRateLimited, Provider: "sluice", Message: "every target is rate limited", Err: r.res.Err})
 	}
-	if r.res.RetryAfter == 0 {
-		r.res.RetryAfter = r.p.RetryAfter
-	}
+	r.adviseClient(retryAt)
 	if k := r.res.Err.Kind; r.p.LastResortMessage != "" && (k.Transient() || k == provider.KindAuth) {
 		t := Target{Provider: lastResort{}, Model: "last-resort"}
 		if r.sink.Commit(t, t.Model) != nil {
@@ -453,6 +458,56 @@ func (r *run) exhausted(retryAt time.Time) {
 		_ = r.sink.Event(&provider.Event{FinishReason: "stop"})
 		r.res.FinishReason = "stop"
 		r.res.Err = nil
+	}
+}
+
+// rateLimited reports whether rate limits are why nothing served: at least
+// one target was rate limited (now or recently) and none failed otherwise.
+// Breaker-open and deadline skips do not count against it.
+func (r *run) rateLimited() bool {
+	limited := false
+	for _, a := range r.res.Attempts {
+		switch {
+		case a.Skipped == "rate_limited", a.Err != nil && a.Err.Kind == provider.KindRateLimited:
+			limited = true
+		case a.Skipped != "":
+		case a.Err != nil:
+			return false
+		}
+	}
+	return limited
+}
+
+// adviseClient decides what the client is told about retrying: the soonest
+// time an upstream, a breaker or a rate limit names, else the route's
+// suggestion, capped; and whether its own retry would only add load.
+func (r *run) adviseClient(retryAt time.Time) {
+	var hint time.Duration
+	attempts := 0
+	for _, a := range r.res.Attempts {
+		switch {
+		case a.Skipped == "breaker_open", a.Skipped == "deadline":
+			r.res.NoClientRetry = true
+		case a.Skipped == "":
+			attempts++
+		}
+		if a.Err != nil && a.Err.RetryAfter > 0 && (hint == 0 || a.Err.RetryAfter < hint) {
+			hint = a.Err.RetryAfter
+		}
+	}
+	if !retryAt.IsZero() {
+		if d := retryAt.Sub(r.e.now()); d > 0 && (hint == 0 || d < hint) {
+			hint = d
+		}
+	}
+	if hint == 0 {
+		hint = r.p.RetryAfter
+	}
+	r.res.RetryAfter = min(hint, r.p.RetryAfterMax)
+	if attempts > 1 || (r.res.Err != nil && r.res.Err.Kind == provider.KindTimeout && r.remaining() <= r.p.MinAttempt) {
+		// Retried or fell back already, or the time is spent: a client
+		// retry multiplies calls (the SDKs retry twice by default).
+		r.res.NoClientRetry = true
 	}
 }
 
@@ -469,12 +524,38 @@ func hold(ev *provider.Event) provider.Event {
 	c := *ev
 	if len(ev.ToolCalls) > 0 {
 		c.ToolCalls = append([]chat.ToolCallDelta(nil), ev.ToolCalls...)
+		for i, tc := range c.ToolCalls {
+			if tc.Custom != nil {
+				cc := *tc.Custom
+				c.ToolCalls[i].Custom = &cc
+			}
+		}
+	}
+	if ev.FunctionCall != nil {
+		f := *ev.FunctionCall
+		c.FunctionCall = &f
 	}
 	if ev.Usage != nil {
-		u := *ev.Usage
-		c.Usage = &u
+		c.Usage = copyUsage(ev.Usage)
+	}
+	if ev.Logprobs != nil {
+		c.Logprobs = append([]byte(nil), ev.Logprobs...)
 	}
 	return c
+}
+
+// copyUsage copies usage and its details, which the provider may reuse.
+func copyUsage(u *chat.Usage) *chat.Usage {
+	c := *u
+	if d := u.PromptTokensDetails; d != nil {
+		dd := *d
+		c.PromptTokensDetails = &dd
+	}
+	if d := u.CompletionTokensDetails; d != nil {
+		dd := *d
+		c.CompletionTokensDetails = &dd
+	}
+	return &c
 }
 
 func clientGone(err error) *provider.Error {
