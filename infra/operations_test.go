@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -16,7 +17,7 @@ import (
 // TestOperations covers the dashboard, the alarms and least-privilege IAM
 // on one synthesized template (a synth costs seconds under jsii).
 func TestOperations(t *testing.T) {
-	tpl, raw := synth(t, map[string]interface{}{"distDir": fakeDist(t)})
+	tpl, raw := defaultsSynth(t)
 	if p := os.Getenv("SLUICE_WRITE_TEMPLATE"); p != "" { // for debugging: the template as the tests see it
 		b, _ := json.MarshalIndent(raw, "", " ")
 		os.WriteFile(p, b, 0o644)
@@ -26,6 +27,25 @@ func TestOperations(t *testing.T) {
 	t.Run("alarms", func(t *testing.T) { testAlarms(t, tpl, raw, ids) })
 	t.Run("iam", func(t *testing.T) { testLeastPrivilegeIAM(t, raw, ids) })
 }
+
+// defaultsSynth synthesizes the stack with default settings once for the
+// tests that read it (a synth costs seconds under jsii).
+func defaultsSynth(t *testing.T) (assertions.Template, map[string]interface{}) {
+	t.Helper()
+	defaultsOnce.Do(func() {
+		defaultsTpl, defaultsRaw = synth(t, map[string]interface{}{"distDir": fakeDist(t)})
+	})
+	if defaultsRaw == nil {
+		t.Fatal("the default synth failed in an earlier test")
+	}
+	return defaultsTpl, defaultsRaw
+}
+
+var (
+	defaultsOnce sync.Once
+	defaultsTpl  assertions.Template
+	defaultsRaw  map[string]interface{}
+)
 
 // logicalIDs maps top-level construct ids ("Stream", "DocumentsDLQ",
 // "StreamLogs", ...) to the template's logical IDs, which are the id plus

@@ -114,7 +114,7 @@ func logicalID(t *testing.T, tpl assertions.Template, typ string, props map[stri
 }
 
 func TestSluiceStackDefaults(t *testing.T) {
-	tpl, raw := synth(t, map[string]interface{}{"distDir": fakeDist(t)})
+	tpl, raw := defaultsSynth(t)
 
 	t.Run("functions", func(t *testing.T) {
 		check(t, "function count", func() { tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(3)) })
