@@ -8,11 +8,15 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration
+.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
 	$(GO) run ./functions/stream $(ARGS)
+
+## run-orchestrate: serve the task API (and the buffered chat API) on 127.0.0.1:8081 with the built-in config and memory stores (no keys, no AWS)
+run-orchestrate:
+	$(GO) run ./functions/orchestrate $(ARGS)
 
 ## test: lint, unit/integration tests with -race, and the OpenAI SDK compatibility test
 test: lint

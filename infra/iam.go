@@ -28,8 +28,12 @@ var TableActions = map[string][]string{
 	// API keys and tenants (GetItem), quota reservations and settlement
 	// (UpdateItem, in transactions too), breakers (GetItem, UpdateItem, and
 	// Query over the failure buckets).
-	"stream":      {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
-	"orchestrate": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	"stream": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	// The same for chat, plus tasks: created with PutItem (alone, or with
+	// their idempotency record in a transaction of Puts), large results in
+	// blob items (PutItem), read with GetItem, leases and states moved with
+	// UpdateItem.
+	"orchestrate": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 	// The embed placeholder touches no state; the embedding engine (issue
 	// 9) adds what its idempotency records and table sink call.
 	"embed": nil,

@@ -289,7 +289,7 @@ func testLeastPrivilegeIAM(t *testing.T, raw map[string]interface{}, ids map[str
 	want := map[string][]string{
 		"Stream":      concat(logs("Stream"), table(chatTable)),
 		"Embed":       concat(logs("Embed"), consume("DocumentsQueue")),
-		"Orchestrate": concat(logs("Orchestrate"), table(chatTable), consume("JobsQueue"), []string{"sqs:SendMessage on " + ref("JobsQueue", "Arn")}),
+		"Orchestrate": concat(logs("Orchestrate"), table(append(chatTable, "dynamodb:PutItem")), consume("JobsQueue"), []string{"sqs:SendMessage on " + ref("JobsQueue", "Arn")}),
 	}
 	for fn, w := range want {
 		got := dedupe(grants[fn])

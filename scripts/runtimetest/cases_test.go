@@ -10,10 +10,7 @@ package runtimetest
 // set, is what the function must do until then (so the case can fail now).
 
 // Issues whose branches change the answers below.
-const (
-	pendingIssue9Embed        = "issue-9 (functions/embed on SQS)"
-	pendingIssue10Orchestrate = "issue-10-tasks (orchestrate: task API, SQS jobs, direct invoke)"
-)
+const pendingIssue9Embed = "issue-9 (functions/embed on SQS)"
 
 // midstreamCutConfig adds the "sluice-cut" model, whose stream breaks after
 // 3 tokens (events/config/midstream-cut.yaml; the functions read the
@@ -52,18 +49,24 @@ var cases = []eventCase{
 	{fn: "stream", event: "embed-sqs.json", want: invokeError{typ: "UnknownEventError", msg: []string{"Records"}}},
 	{fn: "stream", event: "unknown-event.json", want: unknownShape},
 
-	// orchestrate: Function URL (BUFFERED), SQS jobs, direct invoke.
+	// orchestrate: Function URL (BUFFERED: chat and task API), SQS jobs, direct invoke.
 	{fn: "orchestrate", event: "orchestrate-function-url.json", want: urlWant{framing: buffered, status: 200, body: completionBody{}}},
 	{fn: "orchestrate", event: "orchestrate-function-url-base64-body.json", want: urlWant{framing: buffered, status: 200, body: completionBody{}}},
 	{fn: "orchestrate", event: "orchestrate-function-url-missing-messages.json", want: urlWant{framing: buffered, status: 400,
 		body: errorBody{typ: "invalid_request_error", param: "messages"}}},
-	// An SQS batch it cannot process: every record back to the queue, or
-	// the whole invocation failed. Today it answers an HTTP 404 envelope as
-	// a success, which on AWS deletes the messages.
-	{fn: "orchestrate", event: "orchestrate-sqs-unprocessable-jobs.json", pending: pendingIssue10Orchestrate,
-		want: anyOf{batchWant{failed: []string{allRecords}}, invokeError{}}},
-	{fn: "orchestrate", event: "orchestrate-direct-task.json", pending: pendingIssue10Orchestrate, want: taskResult{}},
-	{fn: "orchestrate", event: "unknown-event.json", pending: pendingIssue10Orchestrate, want: invokeError{}},
+	{fn: "orchestrate", event: "orchestrate-tasks-url.json", want: urlWant{framing: buffered, status: 200, body: taskBody{}}},
+	{fn: "orchestrate", event: "orchestrate-task.json", want: taskResult{}},
+	{fn: "orchestrate", event: "orchestrate-task-invalid.json", want: invokeError{typ: "InvalidTaskError", msg: []string{"messages"}}},
+	{fn: "orchestrate", event: "orchestrate-sqs.json", want: batchWant{failed: []string{
+		"0b9d3a52-1f6e-4a8c-9d2b-3c4e5f6a7b02", // truncated JSON
+		"0b9d3a52-1f6e-4a8c-9d2b-3c4e5f6a7b03", // no such task
+		"0b9d3a52-1f6e-4a8c-9d2b-3c4e5f6a7b04", // not a jobs message
+	}}},
+	// An SQS batch it cannot process: every record back to the queue (an
+	// HTTP envelope as a success would delete them on AWS).
+	{fn: "orchestrate", event: "orchestrate-sqs-unprocessable-jobs.json", want: batchWant{failed: []string{allRecords}}},
+	{fn: "orchestrate", event: "orchestrate-unknown.json", want: invokeError{typ: "UnknownEventError", msg: []string{"unrecognized event"}}},
+	{fn: "orchestrate", event: "unknown-event.json", want: invokeError{typ: "UnknownEventError", msg: []string{"unrecognized event", "detail-type"}}},
 
 	// embed: SQS documents queue.
 	{fn: "embed", event: "embed-sqs.json", pending: pendingIssue9Embed,

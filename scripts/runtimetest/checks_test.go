@@ -411,27 +411,39 @@ func (w invokeError) check(res *rie.Result, _ []byte) error {
 	return nil
 }
 
-// anyOf passes when one of its wants does.
-type anyOf []want
+// taskBody: a task document (the task API's answer): object "task",
+// status succeeded, its id also in the X-Sluice-Task-Id header, a result.
+type taskBody struct{}
 
-func (a anyOf) String() string {
-	var s []string
-	for _, w := range a {
-		s = append(s, w.String())
+func (taskBody) String() string       { return "a succeeded task" }
+func (taskBody) contentType() string  { return "application/json" }
+func (taskBody) needsRequestID() bool { return false }
+func (taskBody) check(r *httpResp) error {
+	id, err := checkTask(r.body)
+	if err != nil {
+		return err
 	}
-	return "one of: " + strings.Join(s, "; or ")
+	if r.headers["X-Sluice-Task-Id"] != id {
+		return fmt.Errorf("X-Sluice-Task-Id %q, task id %q", r.headers["X-Sluice-Task-Id"], id)
+	}
+	return nil
 }
 
-func (a anyOf) check(res *rie.Result, event []byte) error {
-	var errs []error
-	for _, w := range a {
-		err := w.check(res, event)
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, err)
+// checkTask checks a succeeded task document and returns its id.
+func checkTask(b []byte) (string, error) {
+	var task struct {
+		ID     string          `json:"id"`
+		Object string          `json:"object"`
+		Status string          `json:"status"`
+		Result json.RawMessage `json:"result"`
 	}
-	return errors.Join(errs...)
+	if err := json.Unmarshal(b, &task); err != nil {
+		return "", fmt.Errorf("task: %w: %s", err, trim(b))
+	}
+	if task.ID == "" || task.Object != "task" || task.Status != "succeeded" || len(task.Result) == 0 || string(task.Result) == "null" {
+		return "", fmt.Errorf("not a succeeded task: %s", trim(b))
+	}
+	return task.ID, nil
 }
 
 // taskResult: a direct invoke answered with a task result document, not an
@@ -452,10 +464,8 @@ func (taskResult) check(res *rie.Result, _ []byte) error {
 	if _, ok := doc["statusCode"]; ok {
 		return fmt.Errorf("answered with an HTTP envelope: %s", trim(res.Payload))
 	}
-	if string(doc["status"]) != `"succeeded"` {
-		return fmt.Errorf("status %s: %s", doc["status"], trim(res.Payload))
-	}
-	return nil
+	_, err := checkTask(res.Payload)
+	return err
 }
 
 // ---- helpers --------------------------------------------------------------

@@ -334,10 +334,11 @@ func TestJobsQueueKeepsUnprocessableMessages(t *testing.T) {
 		t.Fatalf("delivery %+v %v", d, err)
 	}
 	if !slices.Equal(d.Failed, []string{id}) || len(d.Deleted) != 0 {
-		t.Skipf("PENDING %s: expected to fail until it lands: the unprocessable job was deleted (failed %v, deleted %v); response %s",
-			pendingIssue10, d.Failed, d.Deleted, d.Result.Payload)
+		t.Fatalf("the unprocessable job was not kept: failed %v, deleted %v (%s); response %s", d.Failed, d.Deleted, d.WholeBatch, d.Result.Payload)
 	}
-	t.Fatalf("%s has landed: delete this Skipf so the test guards it", pendingIssue10)
+	if got := queueAttrs(t, w, m.QueueURL)["ApproximateNumberOfMessagesNotVisible"]; got != "1" {
+		t.Errorf("the job is not in flight on the queue (%s not visible), so it was lost", got)
+	}
 }
 
 // TestDocumentsInVectorsOut: documents sent to the documents queue are

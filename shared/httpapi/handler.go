@@ -236,7 +236,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request,
 		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
 	}
 	var req chat.Request
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := chat.DecodeRequest(body, &req); err != nil {
 		return nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
 	}
 	if aerr := validate(&req); aerr != nil {
