@@ -18,7 +18,7 @@ func (h *Handler) Authenticate(w http.ResponseWriter, r *http.Request) (*tenant.
 	if h.tenancy.Auth == nil {
 		return nil, true
 	}
-	t, aerr := h.authenticate(r)
+	t, aerr := h.authenticate(r.Context(), r.Header.Get("Authorization"))
 	if aerr != nil {
 		writeError(w, aerr)
 		return nil, false

@@ -5,22 +5,18 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/metrics"
-	"github.com/sluice-llm/sluice/shared/quota"
-	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
 // DefaultMaxBodyBytes matches the 6 MB request payload limit of Lambda.
@@ -81,7 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !h.allow(w, r, http.MethodPost) {
 			return
 		}
-		h.chatCompletions(w, r)
+		h.serve(w, r, chatDoor{})
 	case path == "/models":
 		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -150,79 +146,8 @@ type requestLog struct {
 	quota  bool // refused by the tenant's quota
 }
 
-func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
-	start := h.now()
-	id := "chatcmpl-" + rand.Text()
-	w.Header().Set("X-Request-Id", id)
-	rl := requestLog{id: id}
-	var sink responseSink
-	defer func() {
-		// lambdaurl does not recover panics, and one would kill the instance
-		// with every stream on it; end this request cleanly instead.
-		if v := recover(); v != nil {
-			h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if sink != nil && sink.committed() {
-				sink.fail(&apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
-					message: "internal error while streaming; the response is incomplete"})
-			} else {
-				writeError(w, &apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error", message: "internal error"})
-			}
-		}
-	}()
-
-	var tnt *tenant.Tenant
-	if h.tenancy.Auth != nil {
-		// Before reading the body: an unknown caller costs no parsing.
-		var aerr *apiError
-		if tnt, aerr = h.authenticate(r); aerr != nil {
-			rl.status = aerr.status
-			writeError(w, aerr)
-			h.logRequest(rl, start, nil)
-			return
-		}
-		rl.tenant = tnt.ID
-	}
-	req, aerr := h.decode(w, r)
-	if aerr != nil {
-		rl.status = aerr.status
-		writeError(w, aerr)
-		h.logRequest(rl, start, nil)
-		return
-	}
-	rl.model, rl.stream = req.Model, req.Stream
-	rt, ok := h.engine.Route(req.Model)
-	if ok {
-		rl.route = rt.Name
-	}
-	if !ok {
-		rl.status = http.StatusNotFound
-		writeError(w, modelNotFound(req.Model))
-		h.logRequest(rl, start, nil)
-		return
-	}
-	var lease *quota.Lease
-	if tnt != nil {
-		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {
-			rl.status, rl.quota = aerr.status, aerr.status == http.StatusTooManyRequests
-			writeError(w, aerr)
-			h.logRequest(rl, start, nil)
-			return
-		}
-	}
-	created := start.Unix()
-	if req.Stream {
-		sink = newStreamSink(w, id, created, req.IncludeUsage())
-	} else {
-		sink = newBufferSink(id, created)
-	}
-	res := h.engine.Run(r.Context(), rt, req, sink)
-	rl.status = sink.finish(w, &res)
-	h.settle(lease, req, &res, sink.sent())
-	h.logRequest(rl, start, &res)
-}
-
-// decode reads, bounds and validates the request body.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request, *apiError) {
+// readBody reads and bounds the request body.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -235,14 +160,19 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request,
 	if len(body) == 0 {
 		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
 	}
+	return body, nil
+}
+
+// decode reads and validates a chat completions request.
+func (chatDoor) decode(body []byte) (*chat.Request, any, *apiError) {
 	var req chat.Request
 	if err := chat.DecodeRequest(body, &req); err != nil {
-		return nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
+		return nil, nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
 	}
 	if aerr := validate(&req); aerr != nil {
-		return nil, aerr
+		return nil, nil, aerr
 	}
-	return &req, nil
+	return &req, nil, nil
 }
 
 func jsonErrorText(err error) string {

@@ -30,9 +30,10 @@ type Tenancy struct {
 
 const defaultOutputReservation = 1024
 
-// authenticate maps the authenticator's verdict to OpenAI's error shapes.
-func (h *Handler) authenticate(r *http.Request) (*tenant.Tenant, *apiError) {
-	t, err := h.tenancy.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+// authenticate maps the authenticator's verdict for an Authorization
+// header value to an API error.
+func (h *Handler) authenticate(ctx context.Context, authorization string) (*tenant.Tenant, *apiError) {
+	t, err := h.tenancy.Auth.Authenticate(ctx, authorization)
 	switch {
 	case err == nil:
 		return t, nil
