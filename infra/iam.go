@@ -27,8 +27,9 @@ import (
 var TableActions = map[string][]string{
 	// API keys and tenants (GetItem), quota reservations and settlement
 	// (UpdateItem, in transactions too), breakers (GetItem, UpdateItem, and
-	// Query over the failure buckets).
-	"stream": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	// Query over the failure buckets), the response cache (GetItem, PutItem,
+	// and Query for the parts of a split entry) and shadow records (PutItem).
+	"stream": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 	// The same for chat, plus tasks: created with PutItem (alone, or with
 	// their idempotency record in a transaction of Puts), large results in
 	// blob items (PutItem), read with GetItem, leases and states moved with

@@ -144,6 +144,8 @@ type requestLog struct {
 	stream bool
 	status int
 	quota  bool // refused by the tenant's quota
+	// features: the route uses optional features (policies.go).
+	features bool
 }
 
 // readBody reads and bounds the request body.
@@ -299,6 +301,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		if res.Err != nil {
 			m.ErrorKind, m.MidStreamError = res.Err.Kind.String(), res.Committed
 		}
+		if rl.features {
+			featureMetrics(&m, res)
+		}
 	} else if rl.status >= 400 {
 		m.ErrorKind = "bad_request"
 	}
@@ -331,6 +336,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		}
 		if res.Stitched {
 			attrs = append(attrs, slog.String("served_by", strings.Join(res.ServedBy, ",")))
+		}
+		if rl.features {
+			attrs = featureAttrs(attrs, res)
 		}
 	}
 	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
