@@ -50,12 +50,15 @@ type Options struct {
 	// model reasoning models (they are not user-visible).
 	ReasoningTokens int
 	Fault           *Fault
+	// Embedding configures embeddings (see embeddings.go).
+	Embedding EmbeddingOptions
 }
 
 // Provider is the simulated provider.
 type Provider struct {
-	o     Options
-	calls atomic.Uint64
+	o          Options
+	calls      atomic.Uint64
+	embedCalls atomic.Uint64 // embedding calls, counted apart for the fault rate
 }
 
 // New returns a simulated provider.
