@@ -76,10 +76,10 @@ func TestEmbeddingValidationNamesTheField(t *testing.T) {
 	}
 	for doc, field := range map[string]string{
 		"embeddings: {models: {chat: {targets: [{provider: oa, model: a, embedding_space: s-1, dimensions: 8}]}}}": "embeddings.models.chat: is also a chat model",
-		"embeddings: {sink: {type: pinecone}}":                            "embeddings.sink.type",
-		"embeddings: {ingest: {chunk_tokens: 100, chunk_overlap: 100}}":   "embeddings.ingest.chunk_overlap",
-		"embeddings: {ingest: {model: missing}}":                          "embeddings.ingest.model: unknown embedding model",
-		"embeddings: {concurrency: 100}":                                  "embeddings.concurrency",
+		"embeddings: {sink: {type: pinecone}}":                          "embeddings.sink.type",
+		"embeddings: {ingest: {chunk_tokens: 100, chunk_overlap: 100}}": "embeddings.ingest.chunk_overlap",
+		"embeddings: {ingest: {model: missing}}":                        "embeddings.ingest.model: unknown embedding model",
+		"embeddings: {concurrency: 100}":                                "embeddings.concurrency",
 		"embeddings: {models: {m: {targets: [{provider: oa, model: a, embedding_space: s-1, dimensions: 8}], policy: {retry: {max_attempts: 50}}}}}": "embeddings.models.m.policy.retry.max_attempts",
 	} {
 		_, err := Parse([]byte(embedBase + doc + "\n"))

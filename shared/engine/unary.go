@@ -66,6 +66,16 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 			timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 			acancel()
 			a := Attempt{Target: key, Retry: attempt > 0, Took: e.now().Sub(start)}
+			var skip *Skip
+			if errors.As(err, &skip) {
+				// The caller's own budget said no: the provider was not
+				// asked, so its breaker learns nothing (a probe lease, if
+				// this was one, simply expires).
+				a.Skipped = skip.Reason
+				res.Attempts = append(res.Attempts, a)
+				fail(&provider.Error{Kind: provider.KindRateLimited, Provider: "sluice", Message: skip.Reason, RetryAfter: skip.RetryAfter})
+				break attempts
+			}
 			if err == nil {
 				a.Billable = true
 				res.Attempts = append(res.Attempts, a)
@@ -122,6 +132,16 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 	}
 	return res
 }
+
+// Skip is what a Unary call returns when it chose not to call its target,
+// say because a shared tokens-per-minute budget is spent. The next target
+// is tried, and RetryAfter says when this one may have room again.
+type Skip struct {
+	Reason     string
+	RetryAfter time.Duration
+}
+
+func (s *Skip) Error() string { return "skipped: " + s.Reason }
 
 // UnaryResult says how a Unary call went.
 type UnaryResult struct {

@@ -128,3 +128,17 @@ func TestUnaryCallerCanceled(t *testing.T) {
 		t.Fatalf("breaker %s after a cancellation", s)
 	}
 }
+
+func TestUnarySkipPassesOverTarget(t *testing.T) {
+	br := breaker.NewMemory(breaker.Policy{ConsecutiveFailures: 1, FailureRate: -1})
+	e := unaryEngine(br)
+	res := e.Unary(context.Background(), fast(), []string{"a/m", "b/m"}, func(ctx context.Context, i int) error {
+		return &Skip{Reason: "budget", RetryAfter: 4 * time.Second}
+	})
+	if res.Served != -1 || res.Err.Kind != provider.KindRateLimited || res.RetryAfter != 4*time.Second || len(res.Attempts) != 2 {
+		t.Fatalf("%+v", res)
+	}
+	if s, _ := br.State(context.Background(), "a/m"); s != breaker.Closed {
+		t.Fatalf("a skip counted against the breaker: %s", s)
+	}
+}
