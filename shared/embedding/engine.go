@@ -132,6 +132,13 @@ type Request struct {
 	Dimensions int
 	InputType  string
 	User       string
+	// MaxInputs, if set, packs at most this many inputs per call, below
+	// the route's own limit (1 isolates inputs).
+	MaxInputs int
+	// MaxWait, if set, gives up on a target rather than wait longer than
+	// this to retry it (a long Retry-After): queued work goes back to the
+	// queue with backoff instead of holding the invocation.
+	MaxWait time.Duration
 }
 
 // Call is one packed provider call and how it went.
@@ -190,6 +197,9 @@ func (e *Engine) Embed(ctx context.Context, rt *Route, req Request) *Result {
 		tokens[i] = EstimateTokens(in)
 	}
 	limits, _ := rt.Limits()
+	if req.MaxInputs > 0 && req.MaxInputs < limits.MaxInputs {
+		limits.MaxInputs = req.MaxInputs
+	}
 	packed := Pack(tokens, limits)
 	res := &Result{Vectors: make([][]float32, len(req.Inputs)), Calls: make([]Call, len(packed))}
 	sem := make(chan struct{}, e.concurrency)
@@ -241,7 +251,7 @@ func (e *Engine) call(ctx context.Context, rt *Route, req Request, tokens []int,
 		}
 		got = r
 		return nil
-	})
+	}, engine.MaxWait(req.MaxWait))
 	if c.Result.Served < 0 {
 		return
 	}

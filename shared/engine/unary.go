@@ -22,8 +22,12 @@ import (
 // Failures that are the request's fault (bad request, context too long,
 // content filtered) stop at once: targets of one route serve the same model,
 // so each would refuse it the same way.
-func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call func(ctx context.Context, i int) error) UnaryResult {
+func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call func(ctx context.Context, i int) error, opts ...UnaryOption) UnaryResult {
 	p = p.WithDefaults()
+	var o unaryOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	start := e.now()
 	budget := p.Total
 	if d, ok := ctx.Deadline(); ok {
@@ -110,7 +114,7 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 				break
 			}
 			wait, ok := retry.Wait(p.Backoff, attempt, pe.RetryAfter, e.now(), deadline.Add(-p.MinAttempt), e.rnd)
-			if !ok || !b.TryRetry() {
+			if !ok || (o.maxWait > 0 && wait > o.maxWait) || !b.TryRetry() {
 				break
 			}
 			if !sleep(ctx, wait) {
@@ -132,6 +136,18 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 	}
 	return res
 }
+
+// UnaryOption adjusts one Unary call.
+type UnaryOption func(*unaryOptions)
+
+type unaryOptions struct {
+	maxWait time.Duration
+}
+
+// MaxWait makes Unary move on rather than wait longer than d before a
+// retry: a queue consumer would rather hand a rate-limited batch back to
+// the queue, with backoff, than sleep out a long Retry-After.
+func MaxWait(d time.Duration) UnaryOption { return func(o *unaryOptions) { o.maxWait = d } }
 
 // Skip is what a Unary call returns when it chose not to call its target,
 // say because a shared tokens-per-minute budget is spent. The next target

@@ -142,3 +142,15 @@ func TestUnarySkipPassesOverTarget(t *testing.T) {
 		t.Fatalf("a skip counted against the breaker: %s", s)
 	}
 }
+
+func TestUnaryMaxWaitMovesOn(t *testing.T) {
+	e := unaryEngine(nil)
+	var calls atomic.Int32
+	res := e.Unary(context.Background(), fast(), []string{"a/m"}, func(ctx context.Context, i int) error {
+		calls.Add(1)
+		return &provider.Error{Kind: provider.KindRateLimited, Provider: "a", Status: 429, RetryAfter: time.Hour}
+	}, MaxWait(time.Second))
+	if calls.Load() != 1 || res.RetryAfter != time.Hour {
+		t.Fatalf("%d calls, retry after %v; want no wait for an hour-long Retry-After", calls.Load(), res.RetryAfter)
+	}
+}
