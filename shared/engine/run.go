@@ -235,8 +235,7 @@ func (o *opened) observe(ev *provider.Event) {
 		o.model = ev.Model
 	}
 	if ev.Usage != nil {
-		u := *ev.Usage
-		o.usage = &u
+		o.usage = copyUsage(ev.Usage)
 	}
 	if ev.FinishReason != "" {
 		o.finish = ev.FinishReason
@@ -362,15 +361,7 @@ func (r *run) served(o *opened, err *provider.Error) *provider.Error {
 	o.attempt.Err, o.attempt.Took = err, r.e.now().Sub(r.start)
 	r.res.Attempts = append(r.res.Attempts, o.attempt)
 	if o.usage != nil {
-		r.res.Usage.PromptTokens += o.usage.PromptTokens
-		r.res.Usage.CompletionTokens += o.usage.CompletionTokens
-		r.res.Usage.TotalTokens += o.usage.TotalTokens
-		if d := o.usage.CompletionTokensDetails; d != nil {
-			if r.res.Usage.CompletionTokensDetails == nil {
-				r.res.Usage.CompletionTokensDetails = &chat.CompletionTokensDetails{}
-			}
-			r.res.Usage.CompletionTokensDetails.ReasoningTokens += d.ReasoningTokens
-		}
+		r.res.Usage.Add(o.usage)
 	}
 	if o.finish != "" {
 		r.res.FinishReason = o.finish
@@ -385,8 +376,8 @@ func (r *run) emit(ev *provider.Event) *provider.Error {
 	if r.p.ContinueOnBreak && ev.Content != "" {
 		r.partial.WriteString(ev.Content)
 	}
-	if len(ev.ToolCalls) > 0 {
-		r.toolsSent = true
+	if len(ev.ToolCalls) > 0 || ev.FunctionCall != nil {
+		r.toolsSent = true // a continuation cannot resume a call mid-arguments
 	}
 	if err := r.sink.Event(ev); err != nil {
 		return clientGone(err)
@@ -450,12 +441,38 @@ func hold(ev *provider.Event) provider.Event {
 	c := *ev
 	if len(ev.ToolCalls) > 0 {
 		c.ToolCalls = append([]chat.ToolCallDelta(nil), ev.ToolCalls...)
+		for i, tc := range c.ToolCalls {
+			if tc.Custom != nil {
+				cc := *tc.Custom
+				c.ToolCalls[i].Custom = &cc
+			}
+		}
+	}
+	if ev.FunctionCall != nil {
+		f := *ev.FunctionCall
+		c.FunctionCall = &f
 	}
 	if ev.Usage != nil {
-		u := *ev.Usage
-		c.Usage = &u
+		c.Usage = copyUsage(ev.Usage)
+	}
+	if ev.Logprobs != nil {
+		c.Logprobs = append([]byte(nil), ev.Logprobs...)
 	}
 	return c
+}
+
+// copyUsage copies usage and its details, which the provider may reuse.
+func copyUsage(u *chat.Usage) *chat.Usage {
+	c := *u
+	if d := u.PromptTokensDetails; d != nil {
+		dd := *d
+		c.PromptTokensDetails = &dd
+	}
+	if d := u.CompletionTokensDetails; d != nil {
+		dd := *d
+		c.CompletionTokensDetails = &dd
+	}
+	return &c
 }
 
 func clientGone(err error) *provider.Error {

@@ -70,15 +70,13 @@ func (s *streamSink) Event(ev *provider.Event) error {
 	if ev.FinishReason != "" {
 		s.finished = true
 	}
+	s.enc.upstream(ev)
 	if !ev.Visible() && ev.Reasoning == "" && ev.FinishReason == "" {
 		return nil // role-only, empty or usage-only: usage goes out at the end
 	}
 	b := s.enc.delta(ev, s.first)
 	s.first = false
-	s.bytes += len(ev.Content) + len(ev.Reasoning) + len(ev.Refusal)
-	for _, tc := range ev.ToolCalls {
-		s.bytes += len(tc.Function.Name) + len(tc.Function.Arguments)
-	}
+	s.bytes += eventBytes(ev)
 	_, err := s.w.Write(b)
 	return err
 }
@@ -142,16 +140,53 @@ func (s *streamSink) fail(e *apiError) {
 	_ = s.write(sse.AppendData(nil, b))
 }
 
+// eventBytes is the generated text an event carries, for estimating usage
+// a provider did not report.
+func eventBytes(ev *provider.Event) int {
+	n := len(ev.Content) + len(ev.Reasoning) + len(ev.Refusal)
+	for _, tc := range ev.ToolCalls {
+		n += len(tc.Function.Name) + len(tc.Function.Arguments)
+		if tc.Custom != nil {
+			n += len(tc.Custom.Name) + len(tc.Custom.Input)
+		}
+	}
+	if f := ev.FunctionCall; f != nil {
+		n += len(f.Name) + len(f.Arguments)
+	}
+	return n
+}
+
 // bufferSink assembles a non-streamed chat.completion.
 type bufferSink struct {
-	id      string
-	created int64
-	target  engine.Target
-	model   string
-	content strings.Builder
-	reason  strings.Builder
-	refusal strings.Builder
-	tools   []chat.ToolCall
+	id          string
+	created     int64
+	target      engine.Target
+	model       string
+	fingerprint string
+	tier        string
+	content     strings.Builder
+	reason      strings.Builder
+	refusal     strings.Builder
+	tools       []chat.ToolCall
+	function    *chat.FunctionCall
+	logprobs    *logprobs
+	bytes       int
+}
+
+// logprobs gathers the per-chunk logprobs of a stream into the one object a
+// non-streamed response carries.
+type logprobs struct {
+	Content []json.RawMessage `json:"content"`
+	Refusal []json.RawMessage `json:"refusal"`
+}
+
+func (l *logprobs) add(raw json.RawMessage) {
+	var part logprobs
+	if json.Unmarshal(raw, &part) != nil {
+		return
+	}
+	l.Content = append(l.Content, part.Content...)
+	l.Refusal = append(l.Refusal, part.Refusal...)
 }
 
 func newBufferSink(id string, created int64) *bufferSink {
@@ -167,19 +202,61 @@ func (b *bufferSink) Commit(t engine.Target, upstreamModel string) error {
 }
 
 func (b *bufferSink) Event(ev *provider.Event) error {
+	b.bytes += eventBytes(ev)
 	b.content.WriteString(ev.Content)
 	b.reason.WriteString(ev.Reasoning)
 	b.refusal.WriteString(ev.Refusal)
+	if ev.SystemFingerprint != "" {
+		b.fingerprint = ev.SystemFingerprint
+	}
+	if ev.ServiceTier != "" {
+		b.tier = ev.ServiceTier
+	}
 	for _, tc := range ev.ToolCalls {
+		if tc.Index < 0 || tc.Index > 1<<10 {
+			continue // adapters number calls from 0; this is no call of ours
+		}
 		for len(b.tools) <= tc.Index {
 			b.tools = append(b.tools, chat.ToolCall{Type: "function"})
 		}
 		t := &b.tools[tc.Index]
-		if tc.ID != "" {
+		// Id, type and name are set once: they are not fragments, and an
+		// upstream that repeats them must not yield "get_weatherget_weather".
+		if t.ID == "" {
 			t.ID = tc.ID
 		}
-		t.Function.Name += tc.Function.Name
+		if tc.Type != "" {
+			t.Type = tc.Type
+		}
+		if tc.Custom != nil {
+			if t.Custom == nil {
+				t.Custom = &chat.CustomCall{}
+			}
+			if t.Custom.Name == "" {
+				t.Custom.Name = tc.Custom.Name
+			}
+			t.Custom.Input += tc.Custom.Input
+			continue
+		}
+		if t.Function.Name == "" {
+			t.Function.Name = tc.Function.Name
+		}
 		t.Function.Arguments += tc.Function.Arguments
+	}
+	if f := ev.FunctionCall; f != nil {
+		if b.function == nil {
+			b.function = &chat.FunctionCall{}
+		}
+		if b.function.Name == "" {
+			b.function.Name = f.Name
+		}
+		b.function.Arguments += f.Arguments
+	}
+	if len(ev.Logprobs) > 0 {
+		if b.logprobs == nil {
+			b.logprobs = &logprobs{}
+		}
+		b.logprobs.add(ev.Logprobs)
 	}
 	return nil
 }
@@ -199,20 +276,29 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 		writeError(w, e)
 		return e.status
 	}
-	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: b.reason.String(), ToolCalls: b.tools}
-	if c := b.content.String(); c != "" || len(b.tools) == 0 {
-		msg.Content = &c
-	}
-	if r := b.refusal.String(); r != "" {
+	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: b.reason.String(), ToolCalls: b.tools, FunctionCall: b.function}
+	r := b.refusal.String()
+	if r != "" {
 		msg.Refusal = &r
+	}
+	// content is null, as OpenAI sends it, when the answer is only calls or
+	// a refusal.
+	if c := b.content.String(); c != "" || (len(b.tools) == 0 && b.function == nil && r == "") {
+		msg.Content = &c
 	}
 	fr := res.FinishReason
 	if fr == "" {
 		fr = "stop"
 	}
 	usage := res.Usage
+	choice := chat.Choice{Message: msg, FinishReason: fr, Logprobs: json.RawMessage("null")}
+	if b.logprobs != nil {
+		if lp, err := json.Marshal(b.logprobs); err == nil {
+			choice.Logprobs = lp
+		}
+	}
 	resp := chat.Response{ID: b.id, Object: "chat.completion", Created: b.created, Model: b.model,
-		Choices: []chat.Choice{{Message: msg, FinishReason: fr}}, Usage: &usage}
+		SystemFingerprint: b.fingerprint, ServiceTier: b.tier, Choices: []chat.Choice{choice}, Usage: &usage}
 	setServedHeaders(w.Header(), b.target, b.model)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -222,10 +308,4 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 
 func (b *bufferSink) fail(e *apiError) {}
 
-func (b *bufferSink) sent() int {
-	n := b.content.Len() + b.reason.Len() + b.refusal.Len()
-	for _, t := range b.tools {
-		n += len(t.Function.Name) + len(t.Function.Arguments)
-	}
-	return n
-}
+func (b *bufferSink) sent() int { return b.bytes }
