@@ -109,8 +109,8 @@ func (l *DynamoLedger) Record(ctx context.Context, space string, marks []Mark) e
 			item["key"], item["hash"], item["model"] = ddb.S(m.Key), ddb.S(m.Hash), ddb.S(m.Model)
 			item["dims"], item["at"] = ddb.N(int64(m.Dimensions)), &types.AttributeValueMemberN{Value: now}
 			_, err := l.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item,
-				ConditionExpression:      aws.String("attribute_not_exists(pk) OR #h <> :h OR #m <> :m"),
-				ExpressionAttributeNames: map[string]string{"#h": "hash", "#m": "model"},
+				ConditionExpression:       aws.String("attribute_not_exists(pk) OR #h <> :h OR #m <> :m"),
+				ExpressionAttributeNames:  map[string]string{"#h": "hash", "#m": "model"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{":h": ddb.S(m.Hash), ":m": ddb.S(m.Model)}})
 			if err != nil && !ddb.IsConditionFailed(err) {
 				mu.Lock()
