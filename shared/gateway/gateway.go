@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/ddb"
+	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/httpapi"
 	"github.com/sluice-llm/sluice/shared/metrics"
@@ -151,6 +152,11 @@ func Logger(c *config.Config) *slog.Logger {
 type Gateway struct {
 	Engine  *engine.Engine
 	Handler *httpapi.Handler
+	// Embeddings serves the embedding aliases (embedding.go).
+	Embeddings *embedding.Engine
+	// dynamo and table are the state table, when state is in DynamoDB.
+	dynamo *dynamodb.Client
+	table  string
 	// State describes where shared state lives, for the start-up log.
 	State string
 	close []func()
@@ -225,11 +231,15 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 			DefaultOutputTokens: c.State.DefaultOutputTokens,
 		}
 		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
+		g.dynamo, g.table = client, table
 	default:
 		g.State = "memory: per-instance breakers; no API keys required (open mode)"
 	}
 	eng, err := build(ctx, c, getenv, br)
 	if err != nil {
+		return nil, err
+	}
+	if g.Embeddings, err = buildEmbeddings(c, eng, tenancy); err != nil {
 		return nil, err
 	}
 	var rec metrics.Recorder = metrics.Discard
@@ -238,7 +248,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	}
 	g.Engine = eng
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy})
+		Cost: Cost(c.Prices), Tenancy: tenancy, Embeddings: g.Embeddings})
 	return g, nil
 }
 
@@ -270,6 +280,6 @@ func Load(ctx context.Context, path, function string) (*Gateway, *config.Config,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	log.Info("sluice "+function+" ready", "config", source, "models", g.Engine.Models(), "state", g.State)
+	log.Info("sluice "+function+" ready", "config", source, "models", g.Engine.Models(), "embedding_models", g.Embeddings.Models(), "state", g.State)
 	return g, cfg, log, nil
 }

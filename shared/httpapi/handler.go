@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/quota"
@@ -37,6 +38,8 @@ type Options struct {
 	Cost func(target string, u chat.Usage) float64
 	// Tenancy enables API keys and quotas; nil leaves the gateway open.
 	Tenancy *Tenancy
+	// Embeddings serves /v1/embeddings (embeddings.go); nil serves none.
+	Embeddings *embedding.Engine
 }
 
 // Handler is the HTTP API.
@@ -47,6 +50,7 @@ type Handler struct {
 	metrics metrics.Recorder
 	cost    func(string, chat.Usage) float64
 	tenancy *Tenancy
+	embed   *embedding.Engine
 	now     func() time.Time
 }
 
@@ -64,7 +68,11 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Tenancy == nil {
 		o.Tenancy = &Tenancy{}
 	}
-	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy, now: time.Now}
+	if o.Embeddings == nil {
+		o.Embeddings = embedding.New(nil, embedding.Options{Core: e})
+	}
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
+		embed: o.Embeddings, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -78,6 +86,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.chatCompletions(w, r)
+	case path == "/embeddings":
+		if !allow(w, r, http.MethodPost) {
+			return
+		}
+		h.embeddings(w, r)
 	case path == "/models":
 		if !allow(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -111,7 +124,7 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 
 func (h *Handler) models(w http.ResponseWriter) {
 	list := chat.ModelList{Object: "list", Data: []chat.Model{}}
-	for _, name := range h.engine.Models() {
+	for _, name := range append(h.engine.Models(), h.embed.Models()...) {
 		list.Data = append(list.Data, chat.Model{ID: name, Object: "model", OwnedBy: "sluice"})
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -120,6 +133,11 @@ func (h *Handler) models(w http.ResponseWriter) {
 
 func (h *Handler) model(w http.ResponseWriter, id string) {
 	if _, ok := h.engine.Route(id); !ok {
+		if _, ok := h.embed.Route(id); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(chat.Model{ID: id, Object: "model", OwnedBy: "sluice"})
+			return
+		}
 		writeError(w, modelNotFound(id))
 		return
 	}
@@ -215,6 +233,22 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 
 // decode reads, bounds and validates the request body.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request, *apiError) {
+	body, aerr := h.readBody(w, r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	var req chat.Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
+	}
+	if aerr := validate(&req); aerr != nil {
+		return nil, aerr
+	}
+	return &req, nil
+}
+
+// readBody reads the request body within the size limit.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -227,14 +261,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request,
 	if len(body) == 0 {
 		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
 	}
-	var req chat.Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
-	}
-	if aerr := validate(&req); aerr != nil {
-		return nil, aerr
-	}
-	return &req, nil
+	return body, nil
 }
 
 func jsonErrorText(err error) string {

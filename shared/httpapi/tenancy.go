@@ -69,6 +69,12 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 	if h.cost != nil && len(rt.Targets) > 0 {
 		amt.CostMicros = int64(h.cost(rt.Targets[0].String(), u) * 1e6)
 	}
+	return h.reserveAmounts(ctx, t, amt)
+}
+
+// reserveAmounts books amt against the tenant's windows, mapping a refusal
+// to OpenAI's 429 shapes.
+func (h *Handler) reserveAmounts(ctx context.Context, t *tenant.Tenant, amt quota.Amounts) (*quota.Lease, *apiError) {
 	lease, err := h.tenancy.Quota.Reserve(ctx, t.ID, t.Limits, t.Location(), amt, h.now())
 	var ex *quota.ExceededError
 	switch {
