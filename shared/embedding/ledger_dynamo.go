@@ -26,10 +26,10 @@ type LedgerAPI interface {
 //
 //	pk "embedded#<space>#<key>", sk "mark": hash, model, dims, at
 //
-// Lookup is BatchGetItem, 100 keys a call. Record is one conditional
-// PutItem per mark, "attribute_not_exists(pk) OR hash <> :h OR model <> :m",
-// so an unchanged mark is never rewritten and two instances embedding the
-// same document at once leave one mark (the loser's write is refused).
+// Lookup is BatchGetItem, 100 keys a call. Record writes each mark under
+// "attribute_not_exists(pk) OR hash <> :h OR model <> :m", so an unchanged
+// mark is never rewritten and two instances embedding the same document at
+// once leave one mark (the loser's write is refused).
 type DynamoLedger struct {
 	c     LedgerAPI
 	table string
@@ -39,7 +39,7 @@ type DynamoLedger struct {
 
 // NewDynamoLedger returns a ledger in table.
 func NewDynamoLedger(c LedgerAPI, table string) *DynamoLedger {
-	return &DynamoLedger{c: c, table: table, Parallel: 8}
+	return &DynamoLedger{c: c, table: table, Parallel: 16}
 }
 
 func ledgerPK(space, key string) string { return "embedded#" + space + "#" + key }
@@ -91,31 +91,45 @@ func (l *DynamoLedger) Lookup(ctx context.Context, space string, keys []string) 
 	return out, nil
 }
 
-// Record implements Ledger.
+// Record implements Ledger: one conditional PutItem per mark, Parallel at
+// a time. (TransactWriteItems would take 100 conditional puts a call, but a
+// single refused condition cancels all of them, and it costs twice the
+// write capacity.)
 func (l *DynamoLedger) Record(ctx context.Context, space string, marks []Mark) error {
+	return l.recordEach(ctx, space, marks, strconv.FormatInt(time.Now().Unix(), 10))
+}
+
+// put is the conditional write of one mark: it lands unless the same mark
+// is already there.
+func (l *DynamoLedger) put(space string, m Mark, now string) *types.Put {
+	item := ddb.Key(ledgerPK(space, m.Key), ledgerSK)
+	item["key"], item["hash"], item["model"] = ddb.S(m.Key), ddb.S(m.Hash), ddb.S(m.Model)
+	item["dims"], item["at"] = ddb.N(int64(m.Dimensions)), &types.AttributeValueMemberN{Value: now}
+	return &types.Put{TableName: aws.String(l.table), Item: item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #h <> :h OR #m <> :m"),
+		ExpressionAttributeNames:  map[string]string{"#h": "hash", "#m": "model"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":h": ddb.S(m.Hash), ":m": ddb.S(m.Model)}}
+}
+
+func (l *DynamoLedger) recordEach(ctx context.Context, space string, marks []Mark, now string) error {
 	sem := make(chan struct{}, max(l.Parallel, 1))
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
-	now := strconv.FormatInt(time.Now().Unix(), 10)
 	for _, m := range marks {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			item := ddb.Key(ledgerPK(space, m.Key), ledgerSK)
-			item["key"], item["hash"], item["model"] = ddb.S(m.Key), ddb.S(m.Hash), ddb.S(m.Model)
-			item["dims"], item["at"] = ddb.N(int64(m.Dimensions)), &types.AttributeValueMemberN{Value: now}
-			_, err := l.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item,
-				ConditionExpression:       aws.String("attribute_not_exists(pk) OR #h <> :h OR #m <> :m"),
-				ExpressionAttributeNames:  map[string]string{"#h": "hash", "#m": "model"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":h": ddb.S(m.Hash), ":m": ddb.S(m.Model)}})
+			p := l.put(space, m, now)
+			_, err := l.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues})
 			if err != nil && !ddb.IsConditionFailed(err) {
 				mu.Lock()
 				if first == nil {
-					first = fmt.Errorf("embedding ledger: record %d marks: %w", len(marks), err)
+					first = fmt.Errorf("embedding ledger: record mark: %w", err)
 				}
 				mu.Unlock()
 			}

@@ -66,3 +66,21 @@ func TestDynamoLedger(t *testing.T) {
 		return NewDynamoLedger(c, table)
 	})
 }
+
+func TestDynamoLedgerRaceLeavesOtherMarks(t *testing.T) {
+	c, table := ddbtest.Table(t)
+	l := NewDynamoLedger(c, table)
+	ctx := context.Background()
+	// Another instance recorded "b" already: the transaction holding it
+	// is refused, and "a" and "c" must still land.
+	if err := l.Record(ctx, "s", []Mark{{Key: "b", Hash: "h", Model: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, "s", []Mark{{Key: "a", Hash: "h", Model: "m"}, {Key: "b", Hash: "h", Model: "m"}, {Key: "c", Hash: "h", Model: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := l.Lookup(ctx, "s", []string{"a", "b", "c"})
+	if len(got) != 3 {
+		t.Fatalf("marks %v", got)
+	}
+}

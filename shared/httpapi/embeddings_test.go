@@ -225,9 +225,6 @@ func TestEmbeddingsErrors(t *testing.T) {
 }
 
 func TestEmbeddingsAllTargetsDown(t *testing.T) {
-	f := newEmbedServer(t, true, nil)
-	f.up = nil
-	// Both endpoints down: rebuild with the second failing too.
 	fault := &simulated.Fault{Mode: simulated.FaultStatus, Status: 503, RetryAfter: 2 * time.Second}
 	a := simulated.New(simulated.Options{Name: "a", Fault: fault, Embedding: simulated.EmbeddingOptions{Dimensions: embDims}})
 	b := simulated.New(simulated.Options{Name: "b", Fault: fault, Embedding: simulated.EmbeddingOptions{Dimensions: embDims}})

@@ -115,6 +115,7 @@ func (p *Poller) Once(ctx context.Context) (int, error) {
 		}
 		msgs = append(msgs, out.Messages...)
 	}
+	msgs = latest(msgs)
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
 	for i, m := range msgs {
 		ev.Records[i] = events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
@@ -148,6 +149,23 @@ func (p *Poller) Once(ctx context.Context) (int, error) {
 		}
 	}
 	return len(msgs), nil
+}
+
+// latest keeps one delivery per message: one whose visibility lapsed while
+// the batch was gathered comes twice, and only the newer receipt is valid.
+func latest(msgs []types.Message) []types.Message {
+	at := map[string]int{}
+	out := msgs[:0]
+	for _, m := range msgs {
+		id := aws.ToString(m.MessageId)
+		if i, ok := at[id]; ok {
+			out[i] = m
+			continue
+		}
+		at[id] = len(out)
+		out = append(out, m)
+	}
+	return out
 }
 
 // describe learns the queue's ARN, which records carry as their

@@ -37,9 +37,10 @@ type Record struct {
 
 // Result is the processor's verdict on a record. A nil Err means done
 // (the message is deleted). Otherwise the record is a batch item failure:
-// with Retry its visibility is extended with backoff; without, it comes
-// back after the queue's own visibility timeout and, after
-// maxReceiveCount deliveries, goes to the dead-letter queue.
+// with Retry its visibility is extended with backoff; without (the message
+// itself is bad) it is made visible again at once, so it reaches the
+// dead-letter queue after maxReceiveCount deliveries without waiting out
+// the queue's visibility timeout each time.
 type Result struct {
 	Err        error
 	Retry      bool
@@ -195,14 +196,15 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (resp events.S
 		}
 		m := ev.Records[i]
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		v := visibility{arn: m.EventSourceARN, receipt: m.ReceiptHandle, id: m.MessageId}
 		if r.Retry {
-			later = append(later, visibility{arn: m.EventSourceARN, receipt: m.ReceiptHandle, id: m.MessageId,
-				timeout: h.backoff.Visibility(recs[i].ReceiveCount, r.RetryAfter, h.rnd)})
+			v.timeout = h.backoff.Visibility(recs[i].ReceiveCount, r.RetryAfter, h.rnd)
 		}
+		later = append(later, v)
 	}
 	h.extend(ctx, later)
 	if len(resp.BatchItemFailures) > 0 {
-		h.log.Info("SQS batch answered", "records", len(recs), "failed", len(resp.BatchItemFailures), "backed_off", len(later))
+		h.log.Info("SQS batch answered", "records", len(recs), "failed", len(resp.BatchItemFailures))
 	}
 	return resp, nil
 }
@@ -212,8 +214,8 @@ type visibility struct {
 	timeout          time.Duration
 }
 
-// extend sets the backoff visibility of records that should come back
-// later. Failing to is logged, not fatal: the records then come back after
+// extend sets the visibility of failed records: a backoff for those to
+// retry, zero for bad ones. Failing to is logged, not fatal: the records then come back after
 // the queue's own timeout, which is sooner but still correct.
 func (h *Handler) extend(ctx context.Context, vs []visibility) {
 	if h.sqs == nil || len(vs) == 0 {

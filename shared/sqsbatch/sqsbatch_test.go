@@ -133,7 +133,7 @@ func (r *recorder) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.Cha
 }
 
 func TestPollerDeletesSuccessesAndBacksOffRetries(t *testing.T) {
-	q := sqstest.New(t, 5, time.Second)
+	q := sqstest.New(t, 5, 30*time.Second)
 	var bodies []string
 	for i := range 12 {
 		bodies = append(bodies, []string{"ok", "bad", "retry"}[i%3]+"-"+string(rune('a'+i)))
@@ -152,17 +152,23 @@ func TestPollerDeletesSuccessesAndBacksOffRetries(t *testing.T) {
 	if err != nil || n != 12 {
 		t.Fatalf("handled %d, %v", n, err)
 	}
-	if len(rec.timeouts) != 4 {
-		t.Fatalf("visibility set on %d records, want the 4 retried ones", len(rec.timeouts))
+	if len(rec.timeouts) != 8 {
+		t.Fatalf("visibility set on %d records, want the 8 failed ones", len(rec.timeouts))
 	}
+	zero := 0
 	for _, v := range rec.timeouts {
-		if v < 15 || v > 30 {
+		switch {
+		case v == 0:
+			zero++
+		case v < 15 || v > 30:
 			t.Fatalf("first-delivery backoff %ds, want within [15, 30]", v)
 		}
 	}
-	// After the queue's 1s timeout the bad ones are back; the retried ones
-	// stay away for their backoff, and the good ones are gone.
-	time.Sleep(1500 * time.Millisecond) // SQS visibility is in whole seconds
+	if zero != 4 {
+		t.Fatalf("%d records made visible at once, want the 4 bad ones", zero)
+	}
+	// The bad ones are back at once (not after the queue's 30s timeout);
+	// the retried ones stay away for their backoff; the good ones are gone.
 	back := q.Drain(t, q.URL)
 	if len(back) != 4 {
 		t.Fatalf("visible again: %v, want the 4 bad ones", back)

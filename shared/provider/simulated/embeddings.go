@@ -93,8 +93,11 @@ func (p *Provider) Embed(ctx context.Context, req *provider.EmbedRequest) (*prov
 		} else {
 			out.PromptTokens += (len(text) + 3) / 4
 		}
-		out.Vectors[i] = Vector(text, native)[:dims]
-		normalize(out.Vectors[i])
+		out.Vectors[i] = Vector(text, native)
+		if dims < native {
+			out.Vectors[i] = out.Vectors[i][:dims]
+			normalize(out.Vectors[i]) // a shortened vector is unit length again
+		}
 	}
 	return out, nil
 }
