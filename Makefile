@@ -8,11 +8,20 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test build bench lint fmt clean emulator test-atomicity
+.PHONY: run test build bench lint fmt clean emulator test-atomicity run-embed enqueue
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
 	$(GO) run ./functions/stream $(ARGS)
+
+## run-embed: the embed function polling a local queue (emulator started, queue and vector bucket created); ARGS pass flags
+run-embed:
+	bash scripts/run-embed.sh $(ARGS)
+
+## enqueue: send sample documents to the queue run-embed polls (FILE=docs.jsonl sends your own)
+enqueue:
+	@test -f .cache/embed-local.env || { echo "start make run-embed first"; exit 1; }
+	bash -c 'source .cache/embed-local.env && go run ./scripts/embedq send $(if $(FILE),-file $(FILE))'
 
 ## test: lint, unit/integration tests with -race, and the OpenAI SDK compatibility test
 test: lint

@@ -27,6 +27,7 @@ func main() {
 	queue := flag.String("queue", os.Getenv("SLUICE_QUEUE_URL"), "local mode: URL of the SQS queue to poll (default $SLUICE_QUEUE_URL)")
 	batch := flag.Int("batch", 100, "local mode: most messages per batch, as the event source mapping's BatchSize")
 	window := flag.Duration("window", 2*time.Second, "local mode: batching window, as MaximumBatchingWindowInSeconds")
+	wait := flag.Duration("wait", 20*time.Second, "local mode: long-poll wait of an empty receive (at most 20s)")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -60,7 +61,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("sluice embed: polling", "queue", *queue, "batch", *batch)
-	p := &sqsbatch.Poller{SQS: client, QueueURL: *queue, Handler: h, BatchSize: *batch, Window: *window, Log: log}
+	p := &sqsbatch.Poller{SQS: client, QueueURL: *queue, Handler: h, BatchSize: *batch, Window: *window, Wait: *wait, Log: log}
 	if err := p.Run(ctx); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "sluice embed:", err)
 		os.Exit(1)

@@ -67,7 +67,7 @@ embeddings:
 `
 	for target, field := range map[string]string{
 		`{provider: br, model: meta.llama3-8b-instruct-v1:0, embedding_space: x-1, dimensions: 8}`: "embeddings.models.m.targets[0].model",
-		`{provider: sim, model: s, embedding_space: x-1, dimensions: 128}`:                          "embeddings.models.m.targets[0].dimensions",
+		`{provider: sim, model: s, embedding_space: x-1, dimensions: 128}`:                         "embeddings.models.m.targets[0].dimensions",
 	} {
 		cfg, err := config.Parse([]byte(strings.Replace(base, "TARGET", target, 1)))
 		if err != nil {

@@ -44,9 +44,13 @@ type Poller struct {
 func (p *Poller) Run(ctx context.Context) error {
 	fails := 0
 	for ctx.Err() == nil {
-		_, err := p.Once(ctx)
+		n, err := p.Once(ctx)
 		if err == nil {
 			fails = 0
+			if n == 0 && p.Wait < 0 {
+				// Short polling an empty queue: pause rather than spin.
+				sleepCtx(ctx, time.Second)
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -54,14 +58,18 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 		fails++
 		p.log().Warn("polling the queue failed; retrying", "queue", p.QueueURL, "error", err.Error())
-		t := time.NewTimer(min(time.Duration(1<<min(fails, 5))*time.Second, 30*time.Second))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
+		sleepCtx(ctx, min(time.Duration(1<<min(fails, 5))*time.Second, 30*time.Second))
 	}
 	return ctx.Err()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // Once receives one batch, hands it to the handler and deletes what
