@@ -12,7 +12,7 @@ source scripts/emulator.sh
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 5m ./...
 
-echo "== OpenAI SDK compatibility (npm openai)"
+echo "== SDK compatibility (npm and pip openai, against simulated, OpenAI-wire and Anthropic-wire upstreams)"
 bash scripts/compat.sh
 
 if [ -f infra/go.mod ]; then

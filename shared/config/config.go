@@ -68,6 +68,12 @@ type Policy struct {
 	HedgeAfter              time.Duration `yaml:"hedge_after"`
 	FallbackOnContentFilter bool          `yaml:"fallback_on_content_filter"`
 	LastResort              LastResort    `yaml:"last_resort"`
+	// RetryAfterMax caps the Retry-After clients are told (default 5s, or
+	// last_resort.retry_after when that is longer).
+	RetryAfterMax time.Duration `yaml:"retry_after_max"`
+	// DropUnsupportedParams makes Anthropic and Bedrock targets leave out
+	// request fields their APIs cannot express instead of answering 400.
+	DropUnsupportedParams bool `yaml:"drop_unsupported_params"`
 }
 
 // Timeouts each have one meaning.
@@ -118,10 +124,14 @@ type Breaker struct {
 	ProbeLease          time.Duration `yaml:"probe_lease"`
 }
 
-// Price is USD per million tokens.
+// Price is USD per million tokens. Cached prompt tokens are priced at
+// CacheRead and tokens written to a prompt cache at CacheWrite, when set;
+// otherwise at Input.
 type Price struct {
-	Input  float64 `yaml:"input"`
-	Output float64 `yaml:"output"`
+	Input      float64 `yaml:"input"`
+	Output     float64 `yaml:"output"`
+	CacheRead  float64 `yaml:"cache_read"`
+	CacheWrite float64 `yaml:"cache_write"`
 }
 
 // Server holds settings of the HTTP front end.
@@ -134,6 +144,16 @@ type Server struct {
 	DirectRoutes *bool `yaml:"direct_routes"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// CORS lets browsers call the gateway from other origins.
+	CORS CORS `yaml:"cors"`
+}
+
+// CORS configures cross-origin access for browser clients. On Lambda, a
+// Function URL's own CORS settings, when set, answer preflights first.
+type CORS struct {
+	AllowOrigins []string      `yaml:"allow_origins"` // "https://app.example.com", or "*"
+	AllowHeaders []string      `yaml:"allow_headers"` // empty: whatever a preflight asks for
+	MaxAge       time.Duration `yaml:"max_age"`       // preflight cache, default 10m
 }
 
 // Provider types.
@@ -318,6 +338,17 @@ func (c *Config) Validate() error {
 	default:
 		bad("server.log_level", "must be debug, info, warn or error, not %q", c.Server.LogLevel)
 	}
+	for i, o := range c.Server.CORS.AllowOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad(fmt.Sprintf("server.cors.allow_origins[%d]", i), "must be \"*\" or an origin like https://app.example.com, not %q", o)
+		}
+	}
+	if c.Server.CORS.MaxAge < 0 {
+		bad("server.cors.max_age", "must not be negative")
+	}
 	if len(c.Providers) == 0 {
 		bad("providers", "at least one provider is required")
 	}
@@ -350,7 +381,7 @@ func (c *Config) Validate() error {
 		if !strings.Contains(key, "/") {
 			bad("prices."+key, "keys are provider/model")
 		}
-		if p.Input < 0 || p.Output < 0 {
+		if p.Input < 0 || p.Output < 0 || p.CacheRead < 0 || p.CacheWrite < 0 {
 			bad("prices."+key, "prices must not be negative")
 		}
 	}
@@ -456,6 +487,9 @@ func validatePolicy(f string, p Policy, bad func(string, string, ...any)) {
 	}
 	if p.LastResort.RetryAfter < 0 {
 		bad(f+".last_resort.retry_after", "must not be negative")
+	}
+	if p.RetryAfterMax < 0 {
+		bad(f+".retry_after_max", "must not be negative")
 	}
 }
 

@@ -81,6 +81,13 @@ func (r *run) serve(ctx context.Context) {
 				}
 				return
 			}
+			if until := r.e.throttledUntil(t.String()); !until.IsZero() {
+				r.skip(t, "rate_limited")
+				if retryAt.IsZero() || until.Before(retryAt) {
+					retryAt = until
+				}
+				break
+			}
 			permit, ok := r.admit(ctx, t)
 			if !ok {
 				r.skip(t, "breaker_open")
@@ -252,7 +259,7 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 	if r.continued && !continuesAssistant(t.Provider) {
 		req = askToContinue(req)
 	}
-	s, err := t.Provider.Stream(actx, &provider.Request{Model: t.Model, Chat: req})
+	s, err := t.Provider.Stream(actx, &provider.Request{Model: t.Model, Chat: req, DropUnsupported: r.p.DropUnsupported})
 	if err != nil {
 		dog.stop()
 		cancel()
@@ -406,14 +413,12 @@ func (r *run) exhausted(retryAt time.Time) {
 	if r.res.Err == nil {
 		r.fail(&provider.Error{Kind: provider.KindUnavailable, Provider: "sluice", Message: "every target's circuit breaker is open"})
 	}
-	if !retryAt.IsZero() {
-		if d := retryAt.Sub(r.e.now()); d > 0 {
-			r.res.RetryAfter = d
-		}
+	if r.rateLimited() {
+		// Every target asked to wait, whatever else was skipped: tell the
+		// client to back off (429), not that the service is down.
+		r.fail(&provider.Error{Kind: provider.KindRateLimited, Provider: "sluice", Message: "every target is rate limited", Err: r.res.Err})
 	}
-	if r.res.RetryAfter == 0 {
-		r.res.RetryAfter = r.p.RetryAfter
-	}
+	r.adviseClient(retryAt)
 	if k := r.res.Err.Kind; r.p.LastResortMessage != "" && (k.Transient() || k == provider.KindAuth) {
 		t := Target{Provider: lastResort{}, Model: "last-resort"}
 		if r.sink.Commit(t, t.Model) != nil {
@@ -425,6 +430,56 @@ func (r *run) exhausted(retryAt time.Time) {
 		_ = r.sink.Event(&provider.Event{FinishReason: "stop"})
 		r.res.FinishReason = "stop"
 		r.res.Err = nil
+	}
+}
+
+// rateLimited reports whether rate limits are why nothing served: at least
+// one target was rate limited (now or recently) and none failed otherwise.
+// Breaker-open and deadline skips do not count against it.
+func (r *run) rateLimited() bool {
+	limited := false
+	for _, a := range r.res.Attempts {
+		switch {
+		case a.Skipped == "rate_limited", a.Err != nil && a.Err.Kind == provider.KindRateLimited:
+			limited = true
+		case a.Skipped != "":
+		case a.Err != nil:
+			return false
+		}
+	}
+	return limited
+}
+
+// adviseClient decides what the client is told about retrying: the soonest
+// time an upstream, a breaker or a rate limit names, else the route's
+// suggestion, capped; and whether its own retry would only add load.
+func (r *run) adviseClient(retryAt time.Time) {
+	var hint time.Duration
+	attempts := 0
+	for _, a := range r.res.Attempts {
+		switch {
+		case a.Skipped == "breaker_open", a.Skipped == "deadline":
+			r.res.NoClientRetry = true
+		case a.Skipped == "":
+			attempts++
+		}
+		if a.Err != nil && a.Err.RetryAfter > 0 && (hint == 0 || a.Err.RetryAfter < hint) {
+			hint = a.Err.RetryAfter
+		}
+	}
+	if !retryAt.IsZero() {
+		if d := retryAt.Sub(r.e.now()); d > 0 && (hint == 0 || d < hint) {
+			hint = d
+		}
+	}
+	if hint == 0 {
+		hint = r.p.RetryAfter
+	}
+	r.res.RetryAfter = min(hint, r.p.RetryAfterMax)
+	if attempts > 1 || (r.res.Err != nil && r.res.Err.Kind == provider.KindTimeout && r.remaining() <= r.p.MinAttempt) {
+		// Retried or fell back already, or the time is spent: a client
+		// retry multiplies calls (the SDKs retry twice by default).
+		r.res.NoClientRetry = true
 	}
 }
 

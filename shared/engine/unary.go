@@ -54,6 +54,16 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 				fail(&provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "not enough time left for another attempt", Err: res.Err})
 				return res
 			}
+			if until := e.throttledUntil(key); !until.IsZero() {
+				res.Attempts = append(res.Attempts, Attempt{Target: key, Skipped: "rate_limited", Took: e.now().Sub(start)})
+				if retryAt.IsZero() || until.Before(retryAt) {
+					retryAt = until
+				}
+				if res.Err == nil {
+					res.Err = &provider.Error{Kind: provider.KindRateLimited, Provider: "sluice", Message: "the target is rate limited; waiting out its Retry-After"}
+				}
+				break
+			}
 			permit, ok := e.allow(ctx, key)
 			if !ok {
 				res.Attempts = append(res.Attempts, Attempt{Target: key, Skipped: "breaker_open", Took: e.now().Sub(start)})
@@ -197,13 +207,24 @@ func (e *Engine) allow(ctx context.Context, key string) (breaker.Permit, bool) {
 
 // report tells the breaker how a call went: a provider that answered, even
 // to refuse the request, is healthy; one that failed transiently or
-// rejected our credentials is not; a caller that left proves nothing.
+// rejected our credentials is not; a caller that left proves nothing, so a
+// canceled probe simply lets its lease expire; a rate limit pauses the
+// target on this instance (throttle) instead.
 func (e *Engine) report(key string, p breaker.Permit, err *provider.Error) {
 	if e.breaker == nil || !p.Allowed {
 		return
 	}
 	if err != nil && err.Kind == provider.KindCanceled {
 		return
+	}
+	if err != nil && err.Kind == provider.KindRateLimited {
+		e.throttle(key, err.RetryAfter)
+		if !p.Probe {
+			// A rate limit is the upstream pacing this caller, not an
+			// outage: it pauses the target here, and does not trip the
+			// breaker every instance shares. A probe must still report.
+			return
+		}
 	}
 	healthy := err == nil || !(err.Kind.Transient() || err.Kind == provider.KindAuth)
 	// Breaker bookkeeping must not wait on the request's context.

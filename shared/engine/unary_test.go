@@ -77,10 +77,10 @@ func TestUnaryBreakersOpenFailFast(t *testing.T) {
 	p := fast()
 	p.MaxAttempts = 1
 	down := func(ctx context.Context, i int) error {
-		return &provider.Error{Kind: provider.KindRateLimited, Provider: "x", Status: 429, RetryAfter: 3 * time.Second}
+		return &provider.Error{Kind: provider.KindUnavailable, Provider: "x", Status: 503, RetryAfter: 3 * time.Second}
 	}
 	first := e.Unary(context.Background(), p, []string{"a/m", "b/m"}, down)
-	if first.BreakersOpen || first.Err.Kind != provider.KindRateLimited || first.RetryAfter != 3*time.Second {
+	if first.BreakersOpen || first.Err.Kind != provider.KindUnavailable || first.RetryAfter != 3*time.Second {
 		t.Fatalf("first call: %+v", first)
 	}
 	var calls atomic.Int32
@@ -152,5 +152,25 @@ func TestUnaryMaxWaitMovesOn(t *testing.T) {
 	}, MaxWait(time.Second))
 	if calls.Load() != 1 || res.RetryAfter != time.Hour {
 		t.Fatalf("%d calls, retry after %v; want no wait for an hour-long Retry-After", calls.Load(), res.RetryAfter)
+	}
+}
+
+func TestUnaryRateLimitPausesTargetWithoutTrippingBreaker(t *testing.T) {
+	br := breaker.NewMemory(breaker.Policy{ConsecutiveFailures: 1, FailureRate: -1})
+	e := unaryEngine(br)
+	p := fast()
+	p.MaxAttempts = 1
+	var calls atomic.Int32
+	limited := func(ctx context.Context, i int) error {
+		calls.Add(1)
+		return &provider.Error{Kind: provider.KindRateLimited, Provider: "x", Status: 429, RetryAfter: 30 * time.Second}
+	}
+	e.Unary(context.Background(), p, []string{"a/m"}, limited)
+	res := e.Unary(context.Background(), p, []string{"a/m"}, limited)
+	if calls.Load() != 1 || res.Err.Kind != provider.KindRateLimited || res.RetryAfter <= 0 || res.RetryAfter > 30*time.Second {
+		t.Fatalf("%d calls; second result %+v: a rate-limited target waits out its Retry-After", calls.Load(), res)
+	}
+	if s, _ := br.State(context.Background(), "a/m"); s != breaker.Closed {
+		t.Fatalf("a rate limit tripped the shared breaker: %s", s)
 	}
 }

@@ -102,6 +102,8 @@ func Policy(p config.Policy) engine.Policy {
 		FallbackOnContentFilter: p.FallbackOnContentFilter,
 		LastResortMessage:       p.LastResort.Message,
 		RetryAfter:              p.LastResort.RetryAfter,
+		RetryAfterMax:           p.RetryAfterMax,
+		DropUnsupported:         p.DropUnsupportedParams,
 	}
 }
 
@@ -247,8 +249,12 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
 	}
 	g.Engine = eng
+	var cors *httpapi.CORS
+	if cc := c.Server.CORS; len(cc.AllowOrigins) > 0 {
+		cors = &httpapi.CORS{AllowOrigins: cc.AllowOrigins, AllowHeaders: cc.AllowHeaders, MaxAge: cc.MaxAge}
+	}
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy, Embeddings: g.Embeddings})
+		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Embeddings: g.Embeddings})
 	return g, nil
 }
 
@@ -262,7 +268,20 @@ func Cost(prices map[string]config.Price) func(string, chat.Usage) float64 {
 		if !ok {
 			return 0
 		}
-		return (float64(u.PromptTokens)*p.Input + float64(u.CompletionTokens)*p.Output) / 1e6
+		// Cache reads and writes are part of the prompt and usually priced
+		// apart: reads at a tenth of input on OpenAI and Anthropic, writes
+		// at 1.25 times on Anthropic.
+		read, written := u.CachedTokens(), u.CacheCreationInputTokens
+		fresh := max(u.PromptTokens-read-written, 0)
+		readPrice, writePrice := p.CacheRead, p.CacheWrite
+		if readPrice == 0 {
+			readPrice = p.Input
+		}
+		if writePrice == 0 {
+			writePrice = p.Input
+		}
+		return (float64(fresh)*p.Input + float64(read)*readPrice + float64(written)*writePrice +
+			float64(u.CompletionTokens)*p.Output) / 1e6
 	}
 }
 

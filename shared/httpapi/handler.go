@@ -40,6 +40,8 @@ type Options struct {
 	Tenancy *Tenancy
 	// Embeddings serves /v1/embeddings (embeddings.go); nil serves none.
 	Embeddings *embedding.Engine
+	// CORS allows browser clients from other origins; nil allows none.
+	CORS *CORS
 }
 
 // Handler is the HTTP API.
@@ -51,6 +53,7 @@ type Handler struct {
 	cost    func(string, chat.Usage) float64
 	tenancy *Tenancy
 	embed   *embedding.Engine
+	corsCfg *CORS
 	now     func() time.Time
 }
 
@@ -72,7 +75,7 @@ func New(e *engine.Engine, o Options) *Handler {
 		o.Embeddings = embedding.New(nil, embedding.Options{Core: e})
 	}
 	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
-		embed: o.Embeddings, now: time.Now}
+		embed: o.Embeddings, corsCfg: o.CORS, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -82,22 +85,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path = strings.TrimPrefix(path, "/v1")
 	switch {
 	case path == "/chat/completions":
-		if !allow(w, r, http.MethodPost) {
+		if !h.allow(w, r, http.MethodPost) {
 			return
 		}
 		h.chatCompletions(w, r)
 	case path == "/embeddings":
-		if !allow(w, r, http.MethodPost) {
+		if !h.allow(w, r, http.MethodPost) {
 			return
 		}
 		h.embeddings(w, r)
 	case path == "/models":
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		h.models(w)
 	case strings.HasPrefix(path, "/models/"):
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		h.model(w, strings.TrimPrefix(path, "/models/"))
@@ -110,7 +113,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if h.cors(w, r, methods) {
+		return false // a preflight, answered
+	}
 	for _, m := range methods {
 		if r.Method == m {
 			return true
@@ -276,7 +282,7 @@ func jsonErrorText(err error) string {
 	return err.Error()
 }
 
-var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true}
+var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
 
 func validate(req *chat.Request) *apiError {
 	if req.Model == "" {
@@ -288,24 +294,20 @@ func validate(req *chat.Request) *apiError {
 	for i, m := range req.Messages {
 		p := fmt.Sprintf("messages[%d]", i)
 		if !roles[m.Role] {
-			return badRequest(p+".role", fmt.Sprintf("Invalid value %q for %s.role: expected one of system, developer, user, assistant, tool.", m.Role, p))
+			return badRequest(p+".role", fmt.Sprintf("Invalid value %q for %s.role: expected one of system, developer, user, assistant, tool, function.", m.Role, p))
 		}
 		if m.Role == "tool" && m.ToolCallID == "" {
 			return badRequest(p+".tool_call_id", fmt.Sprintf("Missing required parameter: '%s.tool_call_id'.", p))
 		}
-		if m.Content.Null && !(m.Role == "assistant" && len(m.ToolCalls) > 0) {
+		if m.Role == "function" && m.Name == "" {
+			return badRequest(p+".name", fmt.Sprintf("Missing required parameter: '%s.name' (the function whose result this is).", p))
+		}
+		if m.Content.Null && !(m.Role == "assistant" && (len(m.ToolCalls) > 0 || !m.Extra.IsNull("function_call") || m.Refusal != "")) {
 			return badRequest(p+".content", fmt.Sprintf("Invalid value for %s.content: only assistant messages with tool_calls may have null content.", p))
 		}
 		for j, part := range m.Content.Parts {
-			pp := fmt.Sprintf("%s.content[%d]", p, j)
-			switch part.Type {
-			case "text":
-			case "image_url":
-				if part.ImageURL == nil || part.ImageURL.URL == "" {
-					return badRequest(pp+".image_url", fmt.Sprintf("Missing required parameter: '%s.image_url.url'.", pp))
-				}
-			default:
-				return badRequest(pp+".type", fmt.Sprintf("Invalid content part type %q in %s: expected text or image_url.", part.Type, pp))
+			if aerr := validatePart(fmt.Sprintf("%s.content[%d]", p, j), &part); aerr != nil {
+				return aerr
 			}
 		}
 	}
@@ -322,12 +324,49 @@ func validate(req *chat.Request) *apiError {
 		return badRequest("stop", "stop may hold at most 4 sequences.")
 	}
 	for i, t := range req.Tools {
-		if t.Type != "function" || t.Function.Name == "" {
-			return badRequest(fmt.Sprintf("tools[%d]", i), fmt.Sprintf("tools[%d] must be a function with a name.", i))
+		at := fmt.Sprintf("tools[%d]", i)
+		switch t.Type {
+		case "function":
+			if t.Function.Name == "" {
+				return badRequest(at+".function.name", fmt.Sprintf("Missing required parameter: '%s.function.name'.", at))
+			}
+		case "custom":
+			var c struct {
+				Name string `json:"name"`
+			}
+			if json.Unmarshal(t.Custom, &c) != nil || c.Name == "" {
+				return badRequest(at+".custom.name", fmt.Sprintf("Missing required parameter: '%s.custom.name'.", at))
+			}
+		case "":
+			return badRequest(at+".type", fmt.Sprintf("Missing required parameter: '%s.type'.", at))
 		}
+		// Other tool types pass through: the upstream knows its own.
 	}
 	if req.StreamOptions != nil && !req.Stream {
 		return badRequest("stream_options", "stream_options is only allowed when stream is true.")
+	}
+	return nil
+}
+
+// validatePart checks the content part types sluice reads; parts of other
+// types pass through to OpenAI-compatible upstreams, which know their own
+// (vLLM's video_url, say), and other adapters refuse them by name.
+func validatePart(at string, part *chat.Part) *apiError {
+	switch part.Type {
+	case "":
+		return badRequest(at+".type", fmt.Sprintf("Missing required parameter: '%s.type'.", at))
+	case "image_url":
+		if part.ImageURL == nil || part.ImageURL.URL == "" {
+			return badRequest(at+".image_url", fmt.Sprintf("Missing required parameter: '%s.image_url.url'.", at))
+		}
+	case "input_audio":
+		if part.InputAudio == nil || part.InputAudio.Data == "" || part.InputAudio.Format == "" {
+			return badRequest(at+".input_audio", fmt.Sprintf("Missing required parameter: '%s.input_audio' needs data and format.", at))
+		}
+	case "file":
+		if part.File == nil || (part.File.FileID == "" && part.File.FileData == "") {
+			return badRequest(at+".file", fmt.Sprintf("Missing required parameter: '%s.file' needs file_id or file_data.", at))
+		}
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package provider
 
-import "context"
+import (
+	"context"
+	"io"
+	"net/http"
+)
 
 // Embedder computes embeddings on one upstream. It sits beside Provider:
 // adapters that speak both share one client, one auth and one error
@@ -62,4 +66,21 @@ func (r *EmbedResponse) Validate(provider string, req *EmbedRequest) error {
 		}
 	}
 	return nil
+}
+
+// SendJSON sends a request that expects a plain JSON answer (an embeddings
+// call) and returns the body of a 2xx answer; anything else comes back
+// classified, as SendStream does for streams.
+func SendJSON(client *http.Client, provider string, hr *http.Request, headers map[string]string) (io.ReadCloser, error) {
+	for k, v := range headers {
+		hr.Header.Set(k, v)
+	}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return nil, AsError(provider, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, FromHTTPResponse(provider, resp)
+	}
+	return resp.Body, nil
 }

@@ -116,7 +116,6 @@ type stream struct {
 	ev        provider.Event
 	usage     chat.Usage
 	details   chat.PromptTokensDetails
-	reasoning chat.CompletionTokensDetails
 	counts    wireUsage
 	model     string
 	modelSent bool

@@ -64,7 +64,7 @@ func (p *Provider) Embed(ctx context.Context, req *provider.EmbedRequest) (*prov
 			hr.Header.Set(p.keyHdr, p.key)
 		}
 	}
-	rc, err := provider.SendStream(p.client, p.name, hr, p.headers)
+	rc, err := provider.SendJSON(p.client, p.name, hr, p.headers)
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func Vector(text string, dims int) []float32 {
 		words = []string{text}
 	}
 	for _, w := range words {
-		addDirection(acc, hash(w))
+		addDirection(acc, seedOf(w))
 	}
 	v := make([]float32, dims)
 	var norm float64
@@ -122,7 +122,7 @@ func Vector(text string, dims int) []float32 {
 		// Words that cancel out exactly: fall back to the text's own
 		// direction, since a zero vector has no cosine (S3 Vectors refuses it).
 		clear(acc)
-		addDirection(acc, hash(text))
+		addDirection(acc, seedOf(text))
 	}
 	for i, x := range acc {
 		v[i] = float32(x)
@@ -131,7 +131,8 @@ func Vector(text string, dims int) []float32 {
 	return v
 }
 
-func hash(s string) uint64 {
+// seedOf seeds a word's direction.
+func seedOf(s string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(s))
 	return h.Sum64()
