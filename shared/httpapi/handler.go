@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -130,7 +131,9 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...strin
 
 func (h *Handler) models(w http.ResponseWriter) {
 	list := chat.ModelList{Object: "list", Data: []chat.Model{}}
-	for _, name := range append(h.engine.Models(), h.embed.Models()...) {
+	names := append(h.engine.Models(), h.embed.Models()...)
+	sort.Strings(names) // chat and embedding aliases share one namespace
+	for _, name := range names {
 		list.Data = append(list.Data, chat.Model{ID: name, Object: "model", OwnedBy: "sluice"})
 	}
 	w.Header().Set("Content-Type", "application/json")
