@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,7 +35,7 @@ type S3Vectors struct {
 	index  string
 }
 
-// NewS3Vectors returns a sink writing to bucket. With index empty each
+// NewS3Vectors returns a sink writing to bucket (a name or an ARN). With index empty each
 // embedding space gets its own index, named for the space and created
 // (cosine distance, float32) on first write if missing.
 func NewS3Vectors(c S3VectorsAPI, bucket, index string) *S3Vectors {
@@ -64,6 +65,16 @@ func (s *S3Vectors) indexFor(space string) string {
 	return space
 }
 
+// at names an index for the API: by bucket and index name, or, when the
+// bucket is given as an ARN (CloudFormation's Ref of a vector bucket), by
+// the index's ARN.
+func (s *S3Vectors) at(index string) (bucket, name, arn *string) {
+	if strings.HasPrefix(s.bucket, "arn:") {
+		return nil, nil, aws.String(s.bucket + "/index/" + index)
+	}
+	return aws.String(s.bucket), aws.String(index), nil
+}
+
 // Put implements Sink with PutVectors, 500 vectors a call.
 func (s *S3Vectors) Put(ctx context.Context, space string, vs []Vector) error {
 	last := map[string]int{}
@@ -83,7 +94,8 @@ func (s *S3Vectors) Put(ctx context.Context, space string, vs []Vector) error {
 	}
 	index := s.indexFor(space)
 	for chunk := range slices.Chunk(in, putVectorsMax) {
-		put := &s3vectors.PutVectorsInput{VectorBucketName: aws.String(s.bucket), IndexName: aws.String(index), Vectors: chunk}
+		put := &s3vectors.PutVectorsInput{Vectors: chunk}
+		put.VectorBucketName, put.IndexName, put.IndexArn = s.at(index)
 		_, err := s.c.PutVectors(ctx, put)
 		var nf *types.NotFoundException
 		if errors.As(err, &nf) && s.index == "" {
@@ -100,8 +112,14 @@ func (s *S3Vectors) Put(ctx context.Context, space string, vs []Vector) error {
 }
 
 func (s *S3Vectors) createIndex(ctx context.Context, index string, dims int) error {
-	_, err := s.c.CreateIndex(ctx, &s3vectors.CreateIndexInput{VectorBucketName: aws.String(s.bucket), IndexName: aws.String(index),
-		DataType: types.DataTypeFloat32, Dimension: aws.Int32(int32(dims)), DistanceMetric: types.DistanceMetricCosine})
+	in := &s3vectors.CreateIndexInput{IndexName: aws.String(index),
+		DataType: types.DataTypeFloat32, Dimension: aws.Int32(int32(dims)), DistanceMetric: types.DistanceMetricCosine}
+	if strings.HasPrefix(s.bucket, "arn:") {
+		in.VectorBucketArn = aws.String(s.bucket)
+	} else {
+		in.VectorBucketName = aws.String(s.bucket)
+	}
+	_, err := s.c.CreateIndex(ctx, in)
 	var conflict *types.ConflictException
 	if err != nil && !errors.As(err, &conflict) { // another instance made it first
 		return fmt.Errorf("s3vectors sink: create index %s/%s: %w", s.bucket, index, err)
@@ -136,8 +154,9 @@ func s3Metadata(space string, v *Vector) map[string]any {
 func (s *S3Vectors) Get(ctx context.Context, space string, keys []string) ([]Vector, error) {
 	var out []Vector
 	for chunk := range slices.Chunk(dedupe(keys), getVectorsMax) {
-		res, err := s.c.GetVectors(ctx, &s3vectors.GetVectorsInput{VectorBucketName: aws.String(s.bucket),
-			IndexName: aws.String(s.indexFor(space)), Keys: chunk, ReturnData: true, ReturnMetadata: true})
+		in := &s3vectors.GetVectorsInput{Keys: chunk, ReturnData: true, ReturnMetadata: true}
+		in.VectorBucketName, in.IndexName, in.IndexArn = s.at(s.indexFor(space))
+		res, err := s.c.GetVectors(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("s3vectors sink: get vectors: %w", err)
 		}
@@ -155,7 +174,8 @@ func (s *S3Vectors) Get(ctx context.Context, space string, keys []string) ([]Vec
 // Keys implements Sink with ListVectors.
 func (s *S3Vectors) Keys(ctx context.Context, space string) ([]string, error) {
 	var keys []string
-	in := &s3vectors.ListVectorsInput{VectorBucketName: aws.String(s.bucket), IndexName: aws.String(s.indexFor(space)), MaxResults: aws.Int32(1000)}
+	in := &s3vectors.ListVectorsInput{MaxResults: aws.Int32(1000)}
+	in.VectorBucketName, in.IndexName, in.IndexArn = s.at(s.indexFor(space))
 	for {
 		res, err := s.c.ListVectors(ctx, in)
 		var nf *types.NotFoundException

@@ -32,6 +32,18 @@ func TestS3VectorsContract(t *testing.T) {
 	})
 }
 
+// The stack hands the function its bucket as CloudFormation's Ref, an ARN.
+func TestS3VectorsContractByARN(t *testing.T) {
+	vectorstest.Run(t, func(t *testing.T) vectors.Sink {
+		c, bucket := vectorstest.Bucket(t)
+		out, err := c.GetVectorBucket(context.Background(), &s3vectors.GetVectorBucketInput{VectorBucketName: &bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vectors.NewS3Vectors(c, aws.ToString(out.VectorBucket.VectorBucketArn), "")
+	})
+}
+
 // countingS3 records the size of every PutVectors call: moto does not
 // enforce S3 Vectors' 500-vector limit, so the test does.
 type countingS3 struct {
