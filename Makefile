@@ -8,11 +8,15 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test build bench lint fmt clean emulator test-atomicity run-embed enqueue
+.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity run-embed enqueue
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
 	$(GO) run ./functions/stream $(ARGS)
+
+## run-orchestrate: serve the task API (and the buffered chat API) on 127.0.0.1:8081 with the built-in config and memory stores (no keys, no AWS)
+run-orchestrate:
+	$(GO) run ./functions/orchestrate $(ARGS)
 
 ## run-embed: the embed function polling a local queue (emulator started, queue and vector bucket created); ARGS pass flags
 run-embed:

@@ -37,25 +37,41 @@ type Request struct {
 
 type plainRequest Request
 
-var requestKeys = jsonKeys(reflect.TypeFor[plainRequest]())
+var (
+	requestKeys = jsonKeys(reflect.TypeFor[Request]())
+	messageKeys = jsonKeys(reflect.TypeFor[Message]())
+	partKeys    = jsonKeys(reflect.TypeFor[Part]())
+	toolKeys    = jsonKeys(reflect.TypeFor[Tool]())
+)
 
-// UnmarshalJSON decodes the modelled fields and keeps the rest in Extra.
-func (r *Request) UnmarshalJSON(b []byte) error {
+// UnmarshalJSON decodes the modelled fields and keeps the rest in the Extra
+// of the request, its messages, their content parts and its tools.
+func (r *Request) UnmarshalJSON(b []byte) error { return DecodeRequest(b, r) }
+
+// DecodeRequest is json.Unmarshal into r, without the second validating
+// pass encoding/json makes over a value with its own UnmarshalJSON: the
+// HTTP API decodes every request this way.
+func DecodeRequest(b []byte, r *Request) error {
 	if err := json.Unmarshal(b, (*plainRequest)(r)); err != nil {
 		return err
 	}
-	x, err := collectExtra(b, requestKeys)
-	r.Extra = x
-	return err
+	return collectExtras(b, r)
 }
 
-// MarshalJSON encodes the modelled fields and then Extra.
-func (r Request) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(plainRequest(r))
+// MarshalJSON encodes the modelled fields and then every Extra.
+func (r Request) MarshalJSON() ([]byte, error) { return r.Encode() }
+
+// Encode is json.Marshal of r, without encoding/json's second pass over
+// what a MarshalJSON method returns: providers send requests this way.
+func (r *Request) Encode() ([]byte, error) {
+	b, err := json.Marshal((*plainRequest)(r))
 	if err != nil {
 		return nil, err
 	}
-	return appendExtra(b, r.Extra)
+	if b, err = appendExtra(b, r.Extra); err != nil {
+		return nil, err
+	}
+	return injectNested(b, r)
 }
 
 // OutputLimit returns the requested cap on generated tokens, preferring the
@@ -116,31 +132,9 @@ type Message struct {
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	Refusal    string     `json:"refusal,omitempty"`
 	// Extra keeps unmodelled members: the legacy function_call, DeepSeek's
-	// prefix and reasoning_content, cache_control, audio.
+	// prefix and reasoning_content, cache_control, audio. Like the Extra of
+	// parts and tools, it is read and written with the Request.
 	Extra Extra `json:"-"`
-}
-
-type plainMessage Message
-
-var messageKeys = jsonKeys(reflect.TypeFor[plainMessage]())
-
-// UnmarshalJSON decodes the modelled fields and keeps the rest in Extra.
-func (m *Message) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, (*plainMessage)(m)); err != nil {
-		return err
-	}
-	x, err := collectExtra(b, messageKeys)
-	m.Extra = x
-	return err
-}
-
-// MarshalJSON encodes the modelled fields and then Extra.
-func (m Message) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(plainMessage(m))
-	if err != nil {
-		return nil, err
-	}
-	return appendExtra(b, m.Extra)
 }
 
 // Content is a message's content: plain text, a list of parts, or null
@@ -217,29 +211,6 @@ type Part struct {
 	Extra Extra `json:"-"`
 }
 
-type plainPart Part
-
-var partKeys = jsonKeys(reflect.TypeFor[plainPart]())
-
-// UnmarshalJSON decodes the modelled fields and keeps the rest in Extra.
-func (p *Part) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, (*plainPart)(p)); err != nil {
-		return err
-	}
-	x, err := collectExtra(b, partKeys)
-	p.Extra = x
-	return err
-}
-
-// MarshalJSON encodes the modelled fields and then Extra.
-func (p Part) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(plainPart(p))
-	if err != nil {
-		return nil, err
-	}
-	return appendExtra(b, p.Extra)
-}
-
 // InputAudio is an input_audio part: base64 audio and its format.
 type InputAudio struct {
 	Data   string `json:"data"`
@@ -268,29 +239,6 @@ type Tool struct {
 	Custom   json.RawMessage `json:"custom,omitempty"`
 	// Extra keeps unmodelled members (cache_control).
 	Extra Extra `json:"-"`
-}
-
-type plainTool Tool
-
-var toolKeys = jsonKeys(reflect.TypeFor[plainTool]())
-
-// UnmarshalJSON decodes the modelled fields and keeps the rest in Extra.
-func (t *Tool) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, (*plainTool)(t)); err != nil {
-		return err
-	}
-	x, err := collectExtra(b, toolKeys)
-	t.Extra = x
-	return err
-}
-
-// MarshalJSON encodes the modelled fields and then Extra.
-func (t Tool) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(plainTool(t))
-	if err != nil {
-		return nil, err
-	}
-	return appendExtra(b, t.Extra)
 }
 
 // FunctionDef describes a callable function with a JSON Schema for its

@@ -196,6 +196,9 @@ type Simulated struct {
 	Tokens          int           `yaml:"tokens"`
 	ReasoningTokens int           `yaml:"reasoning_tokens"`
 	Fault           *Fault        `yaml:"fault"`
+	// InvalidFirst makes the first N attempts of each json_schema
+	// conversation answer invalid output, to exercise repair and escalation.
+	InvalidFirst int `yaml:"invalid_first"`
 	// Embedding configures its embeddings (embedding.go).
 	Embedding *SimulatedEmbedding `yaml:"embedding"`
 }
@@ -447,6 +450,9 @@ func (c *Config) validateProvider(f, name string, p Provider, bad func(string, s
 			}
 			if s.Tokens < 0 || s.ReasoningTokens < 0 {
 				bad(f+".simulated", "tokens and reasoning_tokens must not be negative")
+			}
+			if s.InvalidFirst < 0 {
+				bad(f+".simulated.invalid_first", "must not be negative")
 			}
 			if fl := s.Fault; fl != nil {
 				switch fl.Mode {

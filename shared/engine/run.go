@@ -77,7 +77,11 @@ func (r *run) serve(ctx context.Context) {
 			if r.remaining() < r.p.MinAttempt {
 				r.skip(t, "deadline")
 				if r.res.Err == nil || !r.res.Committed {
-					r.fail(&provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "not enough time left for another attempt", Err: r.res.Err})
+					e := &provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "not enough time left for another attempt"}
+					if r.res.Err != nil {
+						e.Err = r.res.Err // a nil *Error in the interface would make e.Error() panic
+					}
+					r.fail(e)
 				}
 				return
 			}

@@ -96,7 +96,7 @@ func NewIndexer(ctx context.Context, c *config.Config, g *Gateway, getenv func(s
 		switch {
 		case bucket != "":
 			kind = config.SinkS3Vectors
-		case g.dynamo != nil:
+		case g.DynamoDB != nil:
 			kind = config.SinkDynamoDB
 		default:
 			kind = config.SinkMemory
@@ -119,18 +119,18 @@ func NewIndexer(ctx context.Context, c *config.Config, g *Gateway, getenv func(s
 		sink = vectors.NewS3Vectors(client, bucket, sc.Index)
 		where = "s3vectors bucket " + bucket
 	case config.SinkDynamoDB:
-		if g.dynamo == nil {
+		if g.DynamoDB == nil {
 			return nil, "", &config.FieldError{Field: "embeddings.sink.type", Msg: "dynamodb needs the state table (state.table or SLUICE_TABLE)"}
 		}
-		sink = vectors.NewDynamo(g.dynamo, g.table)
-		where = "dynamodb table " + g.table
+		sink = vectors.NewDynamo(g.DynamoDB, g.Table)
+		where = "dynamodb table " + g.Table
 	default:
 		sink = vectors.NewMemory()
 		where = "memory (vectors live as long as the process)"
 	}
 	var ledger embedding.Ledger = embedding.NewMemoryLedger()
-	if g.dynamo != nil {
-		ledger = embedding.NewDynamoLedger(g.dynamo, g.table)
+	if g.DynamoDB != nil {
+		ledger = embedding.NewDynamoLedger(g.DynamoDB, g.Table)
 	}
 	in := c.Embeddings.Ingest
 	model := in.Model

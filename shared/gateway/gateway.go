@@ -134,6 +134,7 @@ func newProvider(ctx context.Context, name string, p config.Provider, getenv fun
 		o := simulated.Options{Name: name}
 		if s := p.Simulated; s != nil {
 			o.TTFT, o.TokenGap, o.Tokens, o.ReasoningTokens = s.TTFT, s.TokenGap, s.Tokens, s.ReasoningTokens
+			o.InvalidFirst = s.InvalidFirst
 			if f := s.Fault; f != nil {
 				o.Fault = &simulated.Fault{Mode: f.Mode, Rate: f.Rate, Status: f.Status, RetryAfter: f.RetryAfter, After: f.After}
 			}
@@ -156,11 +157,13 @@ type Gateway struct {
 	Handler *httpapi.Handler
 	// Embeddings serves the embedding aliases (embedding.go).
 	Embeddings *embedding.Engine
-	// dynamo and table are the state table, when state is in DynamoDB.
-	dynamo *dynamodb.Client
-	table  string
 	// State describes where shared state lives, for the start-up log.
 	State string
+	// DynamoDB and Table are the shared state table, when there is one
+	// (other stores of the function, such as tasks, live there too).
+	DynamoDB *dynamodb.Client
+	Table    string
+
 	close []func()
 }
 
@@ -233,7 +236,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 			DefaultOutputTokens: c.State.DefaultOutputTokens,
 		}
 		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
-		g.dynamo, g.table = client, table
+		g.DynamoDB, g.Table = client, table
 	default:
 		g.State = "memory: per-instance breakers; no API keys required (open mode)"
 	}

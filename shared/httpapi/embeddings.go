@@ -70,7 +70,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 	var tnt *tenant.Tenant
 	if h.tenancy.Auth != nil {
 		var aerr *apiError
-		if tnt, aerr = h.authenticate(r); aerr != nil {
+		if tnt, aerr = h.authenticate(r.Context(), r.Header.Get("Authorization")); aerr != nil {
 			h.embedFail(w, &rl, start, aerr)
 			return
 		}
@@ -111,7 +111,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 		estimate += embedding.EstimateTokens(in)
 	}
 	var lease *quota.Lease
-	if tnt != nil && h.tenancy.Quota != nil && !tnt.Limits.Unlimited() {
+	if tnt != nil {
 		if lease, aerr = h.reserveAmounts(r.Context(), tnt, quota.Amounts{Requests: 1, Tokens: int64(estimate)}); aerr != nil {
 			h.embedFail(w, &rl, start, aerr)
 			return

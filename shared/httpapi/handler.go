@@ -5,14 +5,12 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -21,8 +19,6 @@ import (
 	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/metrics"
-	"github.com/sluice-llm/sluice/shared/quota"
-	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
 // DefaultMaxBodyBytes matches the 6 MB request payload limit of Lambda.
@@ -39,10 +35,10 @@ type Options struct {
 	Cost func(target string, u chat.Usage) float64
 	// Tenancy enables API keys and quotas; nil leaves the gateway open.
 	Tenancy *Tenancy
-	// Embeddings serves /v1/embeddings (embeddings.go); nil serves none.
-	Embeddings *embedding.Engine
 	// CORS allows browser clients from other origins; nil allows none.
 	CORS *CORS
+	// Embeddings serves /v1/embeddings (embeddings.go); nil serves none.
+	Embeddings *embedding.Engine
 }
 
 // Handler is the HTTP API.
@@ -53,8 +49,8 @@ type Handler struct {
 	metrics metrics.Recorder
 	cost    func(string, chat.Usage) float64
 	tenancy *Tenancy
-	embed   *embedding.Engine
 	corsCfg *CORS
+	embed   *embedding.Engine
 	now     func() time.Time
 }
 
@@ -76,7 +72,7 @@ func New(e *engine.Engine, o Options) *Handler {
 		o.Embeddings = embedding.New(nil, embedding.Options{Core: e})
 	}
 	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
-		embed: o.Embeddings, corsCfg: o.CORS, now: time.Now}
+		corsCfg: o.CORS, embed: o.Embeddings, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -89,7 +85,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !h.allow(w, r, http.MethodPost) {
 			return
 		}
-		h.chatCompletions(w, r)
+		h.serve(w, r, chatDoor{})
 	case path == "/embeddings":
 		if !h.allow(w, r, http.MethodPost) {
 			return
@@ -169,94 +165,7 @@ type requestLog struct {
 	status int
 }
 
-func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
-	start := h.now()
-	id := "chatcmpl-" + rand.Text()
-	w.Header().Set("X-Request-Id", id)
-	rl := requestLog{id: id}
-	var sink responseSink
-	defer func() {
-		// lambdaurl does not recover panics, and one would kill the instance
-		// with every stream on it; end this request cleanly instead.
-		if v := recover(); v != nil {
-			h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if sink != nil && sink.committed() {
-				sink.fail(&apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
-					message: "internal error while streaming; the response is incomplete"})
-			} else {
-				writeError(w, &apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error", message: "internal error"})
-			}
-		}
-	}()
-
-	var tnt *tenant.Tenant
-	if h.tenancy.Auth != nil {
-		// Before reading the body: an unknown caller costs no parsing.
-		var aerr *apiError
-		if tnt, aerr = h.authenticate(r); aerr != nil {
-			rl.status = aerr.status
-			writeError(w, aerr)
-			h.logRequest(rl, start, nil)
-			return
-		}
-		rl.tenant = tnt.ID
-	}
-	req, aerr := h.decode(w, r)
-	if aerr != nil {
-		rl.status = aerr.status
-		writeError(w, aerr)
-		h.logRequest(rl, start, nil)
-		return
-	}
-	rl.model, rl.stream = req.Model, req.Stream
-	rt, ok := h.engine.Route(req.Model)
-	if ok {
-		rl.route = rt.Name
-	}
-	if !ok {
-		rl.status = http.StatusNotFound
-		writeError(w, modelNotFound(req.Model))
-		h.logRequest(rl, start, nil)
-		return
-	}
-	var lease *quota.Lease
-	if tnt != nil {
-		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {
-			rl.status = aerr.status
-			writeError(w, aerr)
-			h.logRequest(rl, start, nil)
-			return
-		}
-	}
-	created := start.Unix()
-	if req.Stream {
-		sink = newStreamSink(w, id, created, req.IncludeUsage())
-	} else {
-		sink = newBufferSink(id, created)
-	}
-	res := h.engine.Run(r.Context(), rt, req, sink)
-	rl.status = sink.finish(w, &res)
-	h.settle(lease, req, &res, sink.sent())
-	h.logRequest(rl, start, &res)
-}
-
-// decode reads, bounds and validates the request body.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request, *apiError) {
-	body, aerr := h.readBody(w, r)
-	if aerr != nil {
-		return nil, aerr
-	}
-	var req chat.Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
-	}
-	if aerr := validate(&req); aerr != nil {
-		return nil, aerr
-	}
-	return &req, nil
-}
-
-// readBody reads the request body within the size limit.
+// readBody reads and bounds the request body.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
@@ -271,6 +180,18 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *api
 		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
 	}
 	return body, nil
+}
+
+// decode reads and validates a chat completions request.
+func (chatDoor) decode(body []byte) (*chat.Request, any, *apiError) {
+	var req chat.Request
+	if err := chat.DecodeRequest(body, &req); err != nil {
+		return nil, nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
+	}
+	if aerr := validate(&req); aerr != nil {
+		return nil, nil, aerr
+	}
+	return &req, nil, nil
 }
 
 func jsonErrorText(err error) string {

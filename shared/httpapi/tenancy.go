@@ -30,9 +30,10 @@ type Tenancy struct {
 
 const defaultOutputReservation = 1024
 
-// authenticate maps the authenticator's verdict to OpenAI's error shapes.
-func (h *Handler) authenticate(r *http.Request) (*tenant.Tenant, *apiError) {
-	t, err := h.tenancy.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+// authenticate maps the authenticator's verdict for an Authorization
+// header value to an API error.
+func (h *Handler) authenticate(ctx context.Context, authorization string) (*tenant.Tenant, *apiError) {
+	t, err := h.tenancy.Auth.Authenticate(ctx, authorization)
 	switch {
 	case err == nil:
 		return t, nil
@@ -72,9 +73,11 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 	return h.reserveAmounts(ctx, t, amt)
 }
 
-// reserveAmounts books amt against the tenant's windows, mapping a refusal
-// to OpenAI's 429 shapes.
+// reserveAmounts books amt against every quota window of the tenant.
 func (h *Handler) reserveAmounts(ctx context.Context, t *tenant.Tenant, amt quota.Amounts) (*quota.Lease, *apiError) {
+	if h.tenancy.Quota == nil || t.Limits.Unlimited() {
+		return nil, nil
+	}
 	lease, err := h.tenancy.Quota.Reserve(ctx, t.ID, t.Limits, t.Location(), amt, h.now())
 	var ex *quota.ExceededError
 	switch {

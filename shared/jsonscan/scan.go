@@ -15,6 +15,9 @@ type Scanner struct {
 	b   []byte
 	i   int
 	tmp []byte // unescape scratch, reused
+	// keys is the scratch for Object's keys, apart from tmp so that
+	// reading the member's value cannot overwrite its key.
+	keys []byte
 }
 
 // Reset starts scanning data.
@@ -182,6 +185,43 @@ func (s *Scanner) Lit(word string) bool {
 	return false
 }
 
+// skipStr passes over a string, checking what Str checks (escapes, control
+// characters, UTF-8) without unescaping it: skipping costs no copy.
+func (s *Scanner) skipStr() bool {
+	if !s.Eat('"') {
+		return false
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			ok := utf8.Valid(s.b[start:s.i])
+			s.i++
+			return ok
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if s.i+1 >= len(s.b) {
+				return false
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				s.i += 2
+				if _, ok := s.hex4(); !ok {
+					return false
+				}
+			default:
+				return false
+			}
+			continue
+		}
+		s.i++
+	}
+	return false
+}
+
 // Skip passes over any value, checking only what it must to stay in step.
 func (s *Scanner) Skip(depth int) bool {
 	if depth > 64 {
@@ -189,15 +229,14 @@ func (s *Scanner) Skip(depth int) bool {
 	}
 	switch c := s.Peek(); {
 	case c == '"':
-		_, ok := s.Str()
-		return ok
+		return s.skipStr()
 	case c == '{':
 		s.i++
 		if s.Eat('}') {
 			return true
 		}
 		for {
-			if _, ok := s.Str(); !ok || !s.Eat(':') || !s.Skip(depth+1) {
+			if s.Peek() != '"' || !s.skipStr() || !s.Eat(':') || !s.Skip(depth+1) {
 				return false
 			}
 			if s.Eat('}') {
@@ -245,10 +284,16 @@ func (s *Scanner) Object(field func(key []byte) bool) bool {
 	}
 	for {
 		k, ok := s.Str()
+		if ok && len(s.tmp) > 0 && len(k) > 0 && &k[0] == &s.tmp[0] {
+			// Unescaped into tmp, which the value may reuse.
+			s.keys = append(s.keys[:0], k...)
+			k = s.keys
+		}
 		if !ok || !s.Eat(':') {
 			return false
 		}
-		// The key may alias the scratch buffer; field must not keep it.
+		// The key stays valid while field reads the value (but not past a
+		// nested Object's keys); field must not keep it.
 		if !field(k) {
 			return false
 		}

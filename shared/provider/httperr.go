@@ -118,11 +118,15 @@ func scalarText(raw json.RawMessage) string {
 }
 
 // NewStreamRequest builds the POST that starts a streamed completion: the
-// body as JSON, asking for Server-Sent Events.
+// body as JSON (encoded already when it is a []byte), asking for
+// Server-Sent Events.
 func NewStreamRequest(ctx context.Context, provider, url string, body any) (*http.Request, *Error) {
-	buf, err := json.Marshal(body)
-	if err != nil {
-		return nil, &Error{Kind: KindBadRequest, Provider: provider, Err: fmt.Errorf("encode request: %w", err)}
+	buf, ok := body.([]byte)
+	if !ok {
+		var err error
+		if buf, err = json.Marshal(body); err != nil {
+			return nil, &Error{Kind: KindBadRequest, Provider: provider, Err: fmt.Errorf("encode request: %w", err)}
+		}
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
 	if err != nil {

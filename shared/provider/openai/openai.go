@@ -81,7 +81,11 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	body.Model = req.Model
 	body.Stream = true
 	body.StreamOptions = &chat.StreamOptions{IncludeUsage: true}
-	hr, perr := provider.NewStreamRequest(ctx, p.name, p.url, &body)
+	buf, err := body.Encode()
+	if err != nil {
+		return nil, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Err: fmt.Errorf("encode request: %w", err)}
+	}
+	hr, perr := provider.NewStreamRequest(ctx, p.name, p.url, buf)
 	if perr != nil {
 		return nil, perr
 	}

@@ -51,6 +51,9 @@ type Options struct {
 	// model reasoning models (they are not user-visible).
 	ReasoningTokens int
 	Fault           *Fault
+	// InvalidFirst makes the first N attempts of each json_schema
+	// conversation answer invalid output (see schema.go).
+	InvalidFirst int
 	// Embedding configures embeddings (see embeddings.go).
 	Embedding EmbeddingOptions
 }
@@ -127,6 +130,11 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	var calls []chat.ToolCallDelta
 	if tc := toolCalls(req.Chat); len(tc) > 0 {
 		calls, finish = fragments(tc), "tool_calls"
+	} else if sp, ok := p.schemaAnswer(req.Chat); ok {
+		pieces, finish = sp, "stop" // an instance of the schema, whatever its length
+		if l := req.Chat.OutputLimit(); l > 0 && l < len(sp) {
+			pieces, finish = sp[:l], "length"
+		}
 	} else {
 		pieces = continueFrom(Answer(prompt, limit), prefix)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -67,7 +66,7 @@ func toolCalls(c *chat.Request) []call {
 		calls = append(calls, call{
 			id:   fmt.Sprintf("call_sim%016x", seed),
 			name: t.Function.Name,
-			args: string(instance(t.Function.Parameters, seed, last)),
+			args: string(instance(t.Function.Parameters, seed)),
 		})
 	}
 	return calls
@@ -139,79 +138,26 @@ func hash(parts ...string) uint64 {
 	return h.Sum64()
 }
 
-// SchemaInstance is a deterministic JSON value for a JSON Schema, drawn
-// from the prompt: what the simulated model answers when asked for
-// structured output, and what fakes of other wire formats answer too.
+// SchemaInstance is a deterministic JSON value for a JSON Schema, seeded by
+// the prompt: for fakes of other wire formats that answer structured output
+// as the simulated model does.
 func SchemaInstance(schema json.RawMessage, prompt string) []byte {
-	return instance(schema, hash(prompt, string(schema)), prompt)
+	return instance(schema, hash(prompt, string(schema)))
 }
 
-// instance builds a deterministic JSON value that fits a JSON Schema well
-// enough for tool arguments: objects with their properties (sorted), the
-// first enum value or const, strings drawn from the prompt, small numbers.
-func instance(schema json.RawMessage, seed uint64, prompt string) []byte {
-	var s map[string]any
-	if json.Unmarshal(schema, &s) != nil {
-		s = map[string]any{"type": "object"}
+// instance builds a deterministic instance of a JSON Schema (see
+// instanceGen), for tool arguments and structured answers.
+func instance(schema json.RawMessage, seed uint64) []byte {
+	var root any = map[string]any{"type": "object"}
+	if len(schema) > 0 {
+		if err := json.Unmarshal(schema, &root); err != nil {
+			root = map[string]any{"type": "object"}
+		}
 	}
-	b, err := json.Marshal(value(s, seed, prompt, 0))
-	if err != nil {
+	g := &instanceGen{root: root, seed: seed}
+	b, err := json.Marshal(g.value(root, 0))
+	if err != nil || string(b) == "null" {
 		return []byte("{}")
 	}
 	return b
-}
-
-func value(s map[string]any, seed uint64, prompt string, depth int) any {
-	if v, ok := s["const"]; ok {
-		return v
-	}
-	if e, ok := s["enum"].([]any); ok && len(e) > 0 {
-		return e[seed%uint64(len(e))]
-	}
-	typ, _ := s["type"].(string)
-	if ts, ok := s["type"].([]any); ok && len(ts) > 0 {
-		typ, _ = ts[0].(string)
-	}
-	if typ == "" {
-		if _, ok := s["properties"]; ok {
-			typ = "object"
-		} else {
-			typ = "string"
-		}
-	}
-	seed = seed*6364136223846793005 + 1442695040888963407
-	switch typ {
-	case "object":
-		out := map[string]any{}
-		if depth > 4 {
-			return out
-		}
-		props, _ := s["properties"].(map[string]any)
-		keys := make([]string, 0, len(props))
-		for k := range props {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			ps, _ := props[k].(map[string]any)
-			out[k] = value(ps, seed+uint64(i), prompt, depth+1)
-		}
-		return out
-	case "array":
-		items, _ := s["items"].(map[string]any)
-		return []any{value(items, seed, prompt, depth+1)}
-	case "integer":
-		return int(seed>>33) % 100
-	case "number":
-		return float64(int(seed>>33)%1000) / 10
-	case "boolean":
-		return seed>>40&1 == 1
-	case "null":
-		return nil
-	}
-	words := strings.Fields(prompt)
-	if len(words) == 0 {
-		return vocabulary[(seed>>33)%uint64(len(vocabulary))]
-	}
-	return strings.Trim(words[(seed>>33)%uint64(len(words))], `.,;:!?"'`)
 }
