@@ -210,9 +210,15 @@ func (x *Indexer) unchanged(ctx context.Context, rt *Route, js []*job, st *Stats
 		x.log().Warn("embedding ledger lookup failed; embedding every piece", "space", rt.Space, "error", err.Error())
 		return js
 	}
+	models := map[string]bool{}
+	for _, t := range rt.Targets {
+		models[t.Model] = true
+	}
 	todo := js[:0:0]
 	for _, j := range js {
-		if m, ok := marks[j.piece.Key]; ok && m.Hash == j.piece.Hash && m.Dimensions == rt.Dimensions {
+		// Same text, embedded by a model of this route (any of its
+		// targets: they share the space) at this length: nothing to do.
+		if m, ok := marks[j.piece.Key]; ok && m.Hash == j.piece.Hash && models[m.Model] && m.Dimensions == rt.Dimensions {
 			st.Skipped++
 			continue
 		}

@@ -190,3 +190,18 @@ func TestIndexerChunking(t *testing.T) {
 		t.Fatalf("chunk vector %+v", vs[0])
 	}
 }
+
+func TestIndexerReembedsWhenTheModelChanged(t *testing.T) {
+	f := newFixture(t, 8, nil)
+	item := []Item{{ID: "1", Body: msg(Document{ID: "a", Text: "same text"})}}
+	f.idx.Process(context.Background(), item)
+	// The route now names another model: the mark (same text, old model)
+	// must not let the document keep a vector of the old one.
+	rt, _ := f.idx.Engine.Route("docs")
+	rt.Targets[0].Model = "sim-embed-2"
+	f.idx.Process(context.Background(), item)
+	vs, _ := f.sink.Get(context.Background(), "sim-16", []string{"a"})
+	if f.emb.calls != 2 || vs[0].Model != "sim-embed-2" {
+		t.Fatalf("calls %d, vector model %q", f.emb.calls, vs[0].Model)
+	}
+}

@@ -32,16 +32,28 @@ func TestS3VectorsContract(t *testing.T) {
 	})
 }
 
-// The stack hands the function its bucket as CloudFormation's Ref, an ARN.
-func TestS3VectorsContractByARN(t *testing.T) {
-	vectorstest.Run(t, func(t *testing.T) vectors.Sink {
-		c, bucket := vectorstest.Bucket(t)
-		out, err := c.GetVectorBucket(context.Background(), &s3vectors.GetVectorBucketInput{VectorBucketName: &bucket})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return vectors.NewS3Vectors(c, aws.ToString(out.VectorBucket.VectorBucketArn), "")
-	})
+// The stack hands the function its bucket as CloudFormation's Ref, an ARN:
+// every call must then name the index by ARN.
+func TestS3VectorsByARN(t *testing.T) {
+	c, bucket := vectorstest.Bucket(t)
+	out, err := c.GetVectorBucket(context.Background(), &s3vectors.GetVectorBucketInput{VectorBucketName: &bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := vectors.NewS3Vectors(c, aws.ToString(out.VectorBucket.VectorBucketArn), "")
+	ctx := context.Background()
+	v := vectors.Vector{Key: "k", Values: []float32{0.5, 0.25}, Dimensions: 2, Model: "m", DocumentID: "k"}
+	if err := s.Put(ctx, "by-arn", []vectors.Vector{v}); err != nil { // creates the index by the bucket's ARN
+		t.Fatal(err)
+	}
+	keys, err := s.Keys(ctx, "by-arn")
+	if err != nil || !reflect.DeepEqual(keys, []string{"k"}) {
+		t.Fatalf("keys %v, %v", keys, err)
+	}
+	got, err := s.Get(ctx, "by-arn", keys)
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0].Values, v.Values) || got[0].Model != "m" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
 }
 
 // countingS3 records the size of every PutVectors call: moto does not
