@@ -276,7 +276,9 @@ type SluiceStack struct {
 	Stream, Embed, Orchestrate awslambda.Function
 	StreamURL, OrchestrateURL  awslambda.FunctionUrl
 	DocumentsQueue, JobsQueue  awssqs.Queue
+	DocumentsDLQ, JobsDLQ      awssqs.Queue
 	Table                      awsdynamodb.Table
+	Ops                        *Operations // dashboard, alarms, alarm topic (operations.go)
 	// Vectors is the S3 Vectors bucket the embed function writes to.
 	Vectors awss3vectors.CfnVectorBucket
 }
@@ -332,7 +334,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 
 	// embed: SQS-driven batch embedding with partial batch failures and a
 	// concurrency cap so a flood of documents cannot exhaust provider quotas.
-	documentsDLQ := awssqs.NewQueue(stack, jsii.String("DocumentsDLQ"), &awssqs.QueueProps{
+	out.DocumentsDLQ = awssqs.NewQueue(stack, jsii.String("DocumentsDLQ"), &awssqs.QueueProps{
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		EnforceSSL:      jsii.Bool(true),
 	})
@@ -340,7 +342,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(6 * s.EmbedTimeout))),
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		EnforceSSL:        jsii.Bool(true),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: documentsDLQ, MaxReceiveCount: jsii.Number(5)},
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: out.DocumentsDLQ, MaxReceiveCount: jsii.Number(5)},
 	})
 	// Vectors go to S3 Vectors, one index per embedding space, which the
 	// function creates (cosine, float32) on its first write to the space.
@@ -353,8 +355,9 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	out.Embed = newFunction(stack, "Embed", s, "embed.zip", s.EmbedTimeout, embedEnv,
 		"sluice embed: batch embeddings from the documents queue")
 	out.Embed.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3vectors:PutVectors", "s3vectors:GetVectors", "s3vectors:ListVectors",
-			"s3vectors:CreateIndex", "s3vectors:GetIndex"),
+		// What the function calls: PutVectors, and CreateIndex on a space's
+		// first write. Reading vectors back is for users (QueryVectors).
+		Actions:   jsii.Strings("s3vectors:PutVectors", "s3vectors:CreateIndex"),
 		Resources: jsii.Strings(*out.Vectors.AttrVectorBucketArn(), *out.Vectors.AttrVectorBucketArn()+"/index/*"),
 	}))
 	out.Embed.AddEventSource(awslambdaeventsources.NewSqsEventSource(out.DocumentsQueue, &awslambdaeventsources.SqsEventSourceProps{
@@ -366,7 +369,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 
 	// orchestrate: buffered Function URL that accepts work, plus a jobs queue
 	// it consumes (and may feed itself).
-	jobsDLQ := awssqs.NewQueue(stack, jsii.String("JobsDLQ"), &awssqs.QueueProps{
+	out.JobsDLQ = awssqs.NewQueue(stack, jsii.String("JobsDLQ"), &awssqs.QueueProps{
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		EnforceSSL:      jsii.Bool(true),
 	})
@@ -374,7 +377,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(6 * s.OrchestrateTimeout))),
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		EnforceSSL:        jsii.Bool(true),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: jobsDLQ, MaxReceiveCount: jsii.Number(5)},
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: out.JobsDLQ, MaxReceiveCount: jsii.Number(5)},
 	})
 	orchEnv := map[string]*string{EnvJobsQueueURL: out.JobsQueue.QueueUrl()}
 	for k, v := range env {
@@ -392,9 +395,8 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	}))
 	out.JobsQueue.GrantSendMessages(out.Orchestrate)
 
-	for _, fn := range []awslambda.Function{out.Stream, out.Embed, out.Orchestrate} {
-		out.Table.GrantReadWriteData(fn)
-	}
+	grantState(out) // least privilege per function: iam.go
+	out.Ops = addOperations(stack, out)
 
 	output := func(name, desc string, value *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
@@ -404,6 +406,8 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	output("DocumentsQueueUrl", "SQS queue feeding the embed function", out.DocumentsQueue.QueueUrl())
 	output("JobsQueueUrl", "SQS queue feeding the orchestrate function", out.JobsQueue.QueueUrl())
 	output("TableName", "DynamoDB state table (breakers, quotas, keys, idempotency, jobs)", out.Table.TableName())
+	output("AlarmTopicArn", "SNS topic the alarms notify: subscribe to it", out.Ops.Topic.TopicArn())
+	output("DashboardName", "CloudWatch dashboard", out.Ops.Dashboard.DashboardName())
 	return out
 }
 
@@ -421,6 +425,7 @@ func newFunction(stack awscdk.Stack, id string, s Settings, zipName string, time
 		Retention:     awslogs.RetentionDays_TWO_WEEKS,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	role := newRole(stack, id, logs)
 	fnEnv := make(map[string]*string, len(env))
 	for k, v := range env {
 		fnEnv[k] = v
@@ -436,6 +441,7 @@ func newFunction(stack awscdk.Stack, id string, s Settings, zipName string, time
 		Environment:   &fnEnv,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		LogGroup:      logs,
+		Role:          role,
 	})
 }
 

@@ -102,6 +102,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d door) {
 	var lease *quota.Lease
 	if tnt != nil {
 		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {
+			rl.quota = aerr.status == http.StatusTooManyRequests
 			refuse(aerr)
 			return
 		}

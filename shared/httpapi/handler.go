@@ -163,6 +163,7 @@ type requestLog struct {
 	route  string
 	stream bool
 	status int
+	quota  bool // refused by the tenant's quota
 }
 
 // readBody reads and bounds the request body.
@@ -298,8 +299,14 @@ func validatePart(at string, part *chat.Part) *apiError {
 // logRequest writes the request's one log line and metrics record. Prompt
 // and completion text never appear in either.
 func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result) {
-	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start)}
+	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start),
+		QuotaRejected: rl.quota}
 	if res != nil {
+		for _, a := range res.Attempts {
+			if a.Skipped == "breaker_open" {
+				m.BreakerOpen++
+			}
+		}
 		m.Attempts, m.UpstreamCalls, m.Retries, m.Fallbacks, m.Hedges = res.Counts()
 		if res.Served.Provider != nil {
 			m.Provider, m.Model = res.Served.Provider.Name(), res.Served.Model

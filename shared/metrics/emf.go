@@ -28,6 +28,8 @@ var metricDefs = [...]struct{ name, unit string }{
 	{"Stitched", "Count"},
 	{"MidStreamErrors", "Count"},
 	{"Errors", "Count"},
+	{"BreakerOpen", "Count"},
+	{"QuotaRejections", "Count"},
 	{"TTFB", "Milliseconds"},
 	{"TTFT", "Milliseconds"},
 	{"Duration", "Milliseconds"},
@@ -153,6 +155,8 @@ func (e *EMF) Record(r *Request) {
 	b = appendInt(b, "Stitched", b2i(r.Stitched))
 	b = appendInt(b, "MidStreamErrors", b2i(r.MidStreamError))
 	b = appendInt(b, "Errors", b2i(r.failed()))
+	b = appendInt(b, "BreakerOpen", int64(r.BreakerOpen))
+	b = appendInt(b, "QuotaRejections", b2i(r.QuotaRejected))
 	if mask&hasTTFB != 0 {
 		b = appendMillis(b, "TTFB", r.TTFB)
 	}

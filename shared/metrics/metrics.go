@@ -24,6 +24,12 @@ type Request struct {
 	Stitched                          bool // a mid-stream break was continued on another target
 	MidStreamError                    bool
 	ErrorKind                         string // "" on success; set for every failed request
+	// BreakerOpen counts the route's targets skipped because their circuit
+	// breaker was open; a route that keeps reporting it has a breaker that
+	// stays open (the dashboard's "breaker open" alarm).
+	BreakerOpen int
+	// QuotaRejected is set when the tenant's quota refused the request (429).
+	QuotaRejected bool
 
 	// TTFB and TTFT are zero when no byte / no token was produced.
 	TTFB, TTFT, Duration time.Duration

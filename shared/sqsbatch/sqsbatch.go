@@ -128,9 +128,19 @@ func New(p Processor, o Options) *Handler {
 	return &Handler{process: p, sqs: o.SQS, backoff: o.Backoff, log: o.Log, rnd: o.Rand, urls: map[string]string{}}
 }
 
-// ErrNotSQS is the invocation error for an event that is not an SQS batch:
-// answering it with success would tell Lambda it was handled.
-var ErrNotSQS = errors.New("sqsbatch: the event is not an SQS batch")
+// ErrNotSQS is what every invocation error for an event that is not an SQS
+// batch wraps: answering it with success would tell Lambda it was handled.
+var ErrNotSQS = errors.New("the event is not an SQS batch")
+
+// UnknownEventError is that invocation error; Lambda reports its type name,
+// as it does the other functions' UnknownEventError.
+type UnknownEventError struct {
+	Reason string
+}
+
+func (e *UnknownEventError) Error() string { return "sqsbatch: " + ErrNotSQS.Error() + ": " + e.Reason }
+
+func (e *UnknownEventError) Unwrap() error { return ErrNotSQS }
 
 // HandleRaw reads the event strictly, then handles it. Use it as the
 // Lambda handler: a typed SQSEvent would decode any JSON object, {} or
@@ -150,20 +160,20 @@ func ParseEvent(raw json.RawMessage) (events.SQSEvent, error) {
 		Records []json.RawMessage `json:"Records"`
 	}
 	if err := json.Unmarshal(raw, &shape); err != nil {
-		return events.SQSEvent{}, fmt.Errorf("%w: %v", ErrNotSQS, err)
+		return events.SQSEvent{}, &UnknownEventError{Reason: err.Error()}
 	}
 	if shape.Records == nil {
-		return events.SQSEvent{}, fmt.Errorf("%w: no Records", ErrNotSQS)
+		return events.SQSEvent{}, &UnknownEventError{Reason: "no Records"}
 	}
 	var ev events.SQSEvent
 	for i, r := range shape.Records {
 		var m events.SQSMessage
 		if err := json.Unmarshal(r, &m); err != nil {
-			return events.SQSEvent{}, fmt.Errorf("%w: record %d: %v", ErrNotSQS, i, err)
+			return events.SQSEvent{}, &UnknownEventError{Reason: fmt.Sprintf("record %d: %v", i, err)}
 		}
 		if m.EventSource != "aws:sqs" || m.MessageId == "" {
 			// Without a message id no single record can be failed.
-			return events.SQSEvent{}, fmt.Errorf("%w: record %d has eventSource %q and messageId %q", ErrNotSQS, i, m.EventSource, m.MessageId)
+			return events.SQSEvent{}, &UnknownEventError{Reason: fmt.Sprintf("record %d has eventSource %q and messageId %q", i, m.EventSource, m.MessageId)}
 		}
 		ev.Records = append(ev.Records, m)
 	}
