@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/gateway"
+	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/sqsbatch"
 )
 
@@ -47,7 +48,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(1)
 	}
-	h := sqsbatch.New(Processor(idx), sqsbatch.Options{SQS: client, Log: log,
+	var rec *metrics.BatchEMF
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		rec = metrics.NewBatchEMF(os.Stdout, metrics.DefaultNamespace) // CloudWatch reads EMF from stdout
+	}
+	h := sqsbatch.New(Processor(idx, rec), sqsbatch.Options{SQS: client, Log: log,
 		Backoff: sqsbatch.Backoff{Base: cfg.Embeddings.Ingest.BackoffBase, Max: cfg.Embeddings.Ingest.BackoffMax}})
 	log.Info("sluice embed: vectors go to "+where, "default_model", idx.Model)
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
@@ -70,13 +75,21 @@ func main() {
 
 // Processor feeds SQS records to the indexer. The two packages share the
 // record's shape, not a dependency: sqsbatch knows nothing of embeddings.
-func Processor(idx *embedding.Indexer) sqsbatch.Processor {
+// With rec, each batch writes one metrics line per route.
+func Processor(idx *embedding.Indexer, rec *metrics.BatchEMF) sqsbatch.Processor {
 	return func(ctx context.Context, recs []sqsbatch.Record) []sqsbatch.Result {
+		start := time.Now()
 		items := make([]embedding.Item, len(recs))
 		for i, r := range recs {
 			items[i] = embedding.Item(r)
 		}
-		outs, _ := idx.Process(ctx, items)
+		outs, st := idx.Process(ctx, items)
+		if rec != nil {
+			for name, r := range st.Routes {
+				rec.Record(&metrics.Batch{Route: name, Provider: r.Provider, DocumentsEmbedded: r.Embedded, DocumentsSkipped: r.Skipped,
+					DocumentsFailed: r.FailedMessages, EmbeddingCalls: r.Calls, Duration: time.Since(start)})
+			}
+		}
 		res := make([]sqsbatch.Result, len(outs))
 		for i, o := range outs {
 			res[i] = sqsbatch.Result(o)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
+	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/sqsbatch"
 )
 
@@ -29,7 +32,8 @@ func TestSampleEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sqsbatch.New(Processor(idx), sqsbatch.Options{Log: log})
+	var lines bytes.Buffer
+	h := sqsbatch.New(Processor(idx, metrics.NewBatchEMF(&lines, "")), sqsbatch.Options{Log: log})
 	raw, err := os.ReadFile("../../events/embed-sqs.json")
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +48,22 @@ func TestSampleEvents(t *testing.T) {
 	}
 	if !reflect.DeepEqual(failed, []string{"2e1424d4-f796-459a-8184-9c92662be6da"}) {
 		t.Fatalf("batch item failures %v, want only the truncated record", failed)
+	}
+	// One metrics line per route: the model's, and "none" for the record
+	// that named none because it could not be read.
+	got := map[string][2]int{}
+	for _, l := range bytes.Split(bytes.TrimSpace(lines.Bytes()), []byte("\n")) {
+		var m struct {
+			Route                              string
+			DocumentsEmbedded, DocumentsFailed int
+		}
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatal(err)
+		}
+		got[m.Route] = [2]int{m.DocumentsEmbedded, m.DocumentsFailed}
+	}
+	if want := map[string][2]int{"sluice-embed": {2, 0}, "none": {0, 1}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("metrics (embedded, failed) by route %v, want %v", got, want)
 	}
 	keys, _ := idx.Sink.Keys(ctx, "sluice-sim-256")
 	if !reflect.DeepEqual(keys, []string{"doc-1", "doc-3"}) {

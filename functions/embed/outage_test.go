@@ -85,7 +85,7 @@ func TestProviderOutageBacksOffThenRecovers(t *testing.T) {
 				emb.down.Store(false)
 			}
 		}
-		return Processor(idx)(ctx, recs)
+		return Processor(idx, nil)(ctx, recs)
 	}
 	// The top of each jitter range, so every record of a round comes back
 	// together and the rounds are easy to tell apart.

@@ -283,8 +283,7 @@ func send(t *testing.T, w *world, url, body string) string {
 
 // TestPoisonMessageReachesDLQ: a message the function keeps failing is
 // delivered exactly maxReceiveCount times, then SQS moves it to the
-// dead-letter queue. Today's embed placeholder fails every record; once
-// issue 9 lands a malformed document does the same.
+// dead-letter queue: a malformed document fails alone, every time.
 func TestPoisonMessageReachesDLQ(t *testing.T) {
 	w := setupWorld(t)
 	in, _ := w.start(t, "embed")
@@ -346,7 +345,7 @@ func TestJobsQueueKeepsUnprocessableMessages(t *testing.T) {
 
 // TestDocumentsInVectorsOut: documents sent to the documents queue are
 // embedded by the embed function, fed by the poller as the mapping says,
-// and their vectors reach the sink. Needs the embedding engine (issue 9).
+// and their vectors reach the sink.
 func TestDocumentsInVectorsOut(t *testing.T) {
 	if !documentsInVectorsOutEnabled {
 		t.Skipf("PENDING %s: enable on merge (documentsInVectorsOutEnabled); check the message format and the sink below against issue 9's README", pendingIssue9)

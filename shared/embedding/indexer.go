@@ -42,6 +42,29 @@ type Stats struct {
 	// Calls are provider calls packed from the batch; Inputs their inputs.
 	Calls, Inputs, MaxInputs int
 	Tokens                   int
+	// Routes breaks the batch down by route (bad messages that name none
+	// count under ""), for per-route metrics.
+	Routes map[string]*RouteStats
+}
+
+// RouteStats is one route's share of a batch.
+type RouteStats struct {
+	Provider string // who served the last call
+	// Embedded and Skipped count pieces; FailedMessages the items that
+	// failed, for whatever reason.
+	Embedded, Skipped, FailedMessages, Calls int
+}
+
+func (st *Stats) route(name string) *RouteStats {
+	if st.Routes == nil {
+		st.Routes = map[string]*RouteStats{}
+	}
+	r := st.Routes[name]
+	if r == nil {
+		r = &RouteStats{}
+		st.Routes[name] = r
+	}
+	return r
 }
 
 // Indexer turns queued documents into vectors in a sink.
@@ -79,6 +102,7 @@ func (x *Indexer) Process(ctx context.Context, items []Item) ([]Outcome, Stats) 
 	st := Stats{Items: len(items)}
 	jobs := map[string]*job{} // by space + key
 	var order []*job
+	routeOf := make([]string, len(items))
 	for i, it := range items {
 		rt, pieces, err := x.parse(it)
 		if err != nil {
@@ -88,6 +112,7 @@ func (x *Indexer) Process(ctx context.Context, items []Item) ([]Outcome, Stats) 
 				"message_id", it.ID, "receive_count", it.ReceiveCount, "reason", err.Error())
 			continue
 		}
+		routeOf[i] = rt.Name
 		docs := map[string]bool{}
 		for _, p := range pieces {
 			docs[p.DocumentID] = true
@@ -128,9 +153,10 @@ func (x *Indexer) Process(ctx context.Context, items []Item) ([]Outcome, Stats) 
 		}
 	}
 	failed := 0
-	for _, o := range out {
+	for i, o := range out {
 		if o.Err != nil {
 			failed++
+			st.route(routeOf[i]).FailedMessages++
 		}
 	}
 	fill := 0.0
@@ -220,6 +246,7 @@ func (x *Indexer) unchanged(ctx context.Context, rt *Route, js []*job, st *Stats
 		// targets: they share the space) at this length: nothing to do.
 		if m, ok := marks[j.piece.Key]; ok && m.Hash == j.piece.Hash && models[m.Model] && m.Dimensions == rt.Dimensions {
 			st.Skipped++
+			st.route(rt.Name).Skipped++
 			continue
 		}
 		todo = append(todo, j)
@@ -243,8 +270,13 @@ func (x *Indexer) embedRoute(ctx context.Context, rt *Route, js []*job, st *Stat
 		res := x.Engine.Embed(ctx, rt, Request{Inputs: in, InputType: "search_document", MaxInputs: maxInputs, MaxWait: maxRetryWait})
 		limits, _ := rt.Limits()
 		var refused []*job
+		rs := st.route(rt.Name)
 		for _, c := range res.Calls {
 			st.Calls++
+			rs.Calls++
+			if c.Result.Served >= 0 {
+				rs.Provider = c.Served.Embedder.Name()
+			}
 			st.Inputs += len(c.Inputs)
 			st.MaxInputs = limits.MaxInputs
 			st.Tokens += c.Tokens
@@ -296,6 +328,7 @@ func (x *Indexer) store(ctx context.Context, rt *Route, js []*job, st *Stats) {
 		return
 	}
 	st.Embedded += len(written)
+	st.route(rt.Name).Embedded += len(written)
 	if x.Ledger == nil {
 		return
 	}
