@@ -8,11 +8,24 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test build bench lint fmt clean emulator test-atomicity fuzz
+.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration run-embed enqueue fuzz
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
 	@bash scripts/run.sh $(ARGS)
+
+## run-orchestrate: serve the task API (and the buffered chat API) on 127.0.0.1:8081 with the built-in config and memory stores (no keys, no AWS)
+run-orchestrate:
+	$(GO) run ./functions/orchestrate $(ARGS)
+
+## run-embed: the embed function polling a local queue (emulator started, queue and vector bucket created); ARGS pass flags
+run-embed:
+	bash scripts/run-embed.sh $(ARGS)
+
+## enqueue: send sample documents to the queue run-embed polls (FILE=docs.jsonl sends your own)
+enqueue:
+	@test -f .cache/embed-local.env || { echo "start make run-embed first"; exit 1; }
+	bash -c 'source .cache/embed-local.env && go run ./scripts/embedq send $(if $(FILE),-file $(FILE))'
 
 ## test: lint, unit/integration tests with -race, and the OpenAI SDK compatibility test
 test: lint
@@ -30,6 +43,13 @@ build:
 	  awk -v s=$$size -v f=$$f.zip 'BEGIN { printf "%-16s %6.2f MB\n", f, s/1048576 }'; \
 	  if [ $$size -gt $(MAX_ZIP) ]; then echo "$$f.zip exceeds 8 MB" >&2; exit 1; fi; \
 	done
+
+## invoke: run one function under AWS's Lambda Runtime Interface Emulator with an event file;
+##         the response is the last line of stdout, exit status 1 if the invocation failed
+##         make invoke FN=stream|embed|orchestrate EVENT=events/<file>.json [CONFIG=sluice.yaml]
+invoke:
+	@mkdir -p .cache/bin && $(GO) build -o .cache/bin/sluice-invoke ./scripts/invoke
+	@.cache/bin/sluice-invoke -fn "$(FN)" -event "$(EVENT)" $(if $(CONFIG),-config "$(CONFIG)")
 
 ## bench: micro-benchmarks (allocations per chunk) and the TTFT load test (overhead, hedging, state backends)
 bench:
@@ -49,6 +69,16 @@ test-atomicity:
 ## fuzz: every Fuzz target in turn; FUZZTIME=5m per target for a longer run (default: a 24s budget shared)
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+## local-up / local-deploy / test-integration / local-down: the LocalStack path (needs Docker; see README)
+local-up:
+	bash scripts/localstack.sh up
+local-deploy: build
+	bash scripts/localstack.sh deploy
+test-integration:
+	bash scripts/localstack.sh test
+local-down:
+	bash scripts/localstack.sh down
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

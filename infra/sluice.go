@@ -34,9 +34,11 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3vectors"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -59,6 +61,7 @@ const (
 	EnvConfigJSON    = "SLUICE_CONFIG_JSON"
 	EnvTable         = "SLUICE_TABLE"
 	EnvJobsQueueURL  = "SLUICE_JOBS_QUEUE_URL"
+	EnvVectorBucket  = "SLUICE_VECTOR_BUCKET"
 	stateTTLAttr     = "ttl"
 	functionMemoryMB = 512
 
@@ -231,7 +234,7 @@ func ParseSecretEnv(v string) ([]EnvRef, error) {
 			continue
 		}
 		if !envNameRE.MatchString(name) || strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "LAMBDA_") ||
-			name == EnvConfigJSON || name == EnvTable || name == EnvJobsQueueURL {
+			name == EnvConfigJSON || name == EnvTable || name == EnvJobsQueueURL || name == EnvVectorBucket {
 			errs = append(errs, fmt.Errorf("context %s: %q cannot be used as an environment variable name", ctxSecretEnv, name))
 			continue
 		}
@@ -273,7 +276,11 @@ type SluiceStack struct {
 	Stream, Embed, Orchestrate awslambda.Function
 	StreamURL, OrchestrateURL  awslambda.FunctionUrl
 	DocumentsQueue, JobsQueue  awssqs.Queue
+	DocumentsDLQ, JobsDLQ      awssqs.Queue
 	Table                      awsdynamodb.Table
+	Ops                        *Operations // dashboard, alarms, alarm topic (operations.go)
+	// Vectors is the S3 Vectors bucket the embed function writes to.
+	Vectors awss3vectors.CfnVectorBucket
 }
 
 // NewSluiceStack defines the whole deployment. It panics (like the CDK itself)
@@ -327,7 +334,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 
 	// embed: SQS-driven batch embedding with partial batch failures and a
 	// concurrency cap so a flood of documents cannot exhaust provider quotas.
-	documentsDLQ := awssqs.NewQueue(stack, jsii.String("DocumentsDLQ"), &awssqs.QueueProps{
+	out.DocumentsDLQ = awssqs.NewQueue(stack, jsii.String("DocumentsDLQ"), &awssqs.QueueProps{
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		EnforceSSL:      jsii.Bool(true),
 	})
@@ -335,10 +342,24 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(6 * s.EmbedTimeout))),
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		EnforceSSL:        jsii.Bool(true),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: documentsDLQ, MaxReceiveCount: jsii.Number(5)},
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: out.DocumentsDLQ, MaxReceiveCount: jsii.Number(5)},
 	})
-	out.Embed = newFunction(stack, "Embed", s, "embed.zip", s.EmbedTimeout, env,
+	// Vectors go to S3 Vectors, one index per embedding space, which the
+	// function creates (cosine, float32) on its first write to the space.
+	out.Vectors = awss3vectors.NewCfnVectorBucket(stack, jsii.String("Vectors"), &awss3vectors.CfnVectorBucketProps{})
+	out.Vectors.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	embedEnv := map[string]*string{EnvVectorBucket: out.Vectors.Ref()}
+	for k, v := range env {
+		embedEnv[k] = v
+	}
+	out.Embed = newFunction(stack, "Embed", s, "embed.zip", s.EmbedTimeout, embedEnv,
 		"sluice embed: batch embeddings from the documents queue")
+	out.Embed.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		// What the function calls: PutVectors, and CreateIndex on a space's
+		// first write. Reading vectors back is for users (QueryVectors).
+		Actions:   jsii.Strings("s3vectors:PutVectors", "s3vectors:CreateIndex"),
+		Resources: jsii.Strings(*out.Vectors.AttrVectorBucketArn(), *out.Vectors.AttrVectorBucketArn()+"/index/*"),
+	}))
 	out.Embed.AddEventSource(awslambdaeventsources.NewSqsEventSource(out.DocumentsQueue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(100),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(2)),
@@ -348,7 +369,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 
 	// orchestrate: buffered Function URL that accepts work, plus a jobs queue
 	// it consumes (and may feed itself).
-	jobsDLQ := awssqs.NewQueue(stack, jsii.String("JobsDLQ"), &awssqs.QueueProps{
+	out.JobsDLQ = awssqs.NewQueue(stack, jsii.String("JobsDLQ"), &awssqs.QueueProps{
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		EnforceSSL:      jsii.Bool(true),
 	})
@@ -356,7 +377,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(6 * s.OrchestrateTimeout))),
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		EnforceSSL:        jsii.Bool(true),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: jobsDLQ, MaxReceiveCount: jsii.Number(5)},
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: out.JobsDLQ, MaxReceiveCount: jsii.Number(5)},
 	})
 	orchEnv := map[string]*string{EnvJobsQueueURL: out.JobsQueue.QueueUrl()}
 	for k, v := range env {
@@ -374,9 +395,9 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	}))
 	out.JobsQueue.GrantSendMessages(out.Orchestrate)
 
-	for _, fn := range []awslambda.Function{out.Stream, out.Embed, out.Orchestrate} {
-		out.Table.GrantReadWriteData(fn)
-	}
+	grantState(out) // least privilege per function: iam.go
+	grantBedrock(out, s.ConfigJSON)
+	out.Ops = addOperations(stack, out)
 
 	output := func(name, desc string, value *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
@@ -386,6 +407,8 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	output("DocumentsQueueUrl", "SQS queue feeding the embed function", out.DocumentsQueue.QueueUrl())
 	output("JobsQueueUrl", "SQS queue feeding the orchestrate function", out.JobsQueue.QueueUrl())
 	output("TableName", "DynamoDB state table (breakers, quotas, keys, idempotency, jobs)", out.Table.TableName())
+	output("AlarmTopicArn", "SNS topic the alarms notify: subscribe to it", out.Ops.Topic.TopicArn())
+	output("DashboardName", "CloudWatch dashboard", out.Ops.Dashboard.DashboardName())
 	return out
 }
 
@@ -403,6 +426,7 @@ func newFunction(stack awscdk.Stack, id string, s Settings, zipName string, time
 		Retention:     awslogs.RetentionDays_TWO_WEEKS,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	role := newRole(stack, id, logs)
 	fnEnv := make(map[string]*string, len(env))
 	for k, v := range env {
 		fnEnv[k] = v
@@ -418,6 +442,7 @@ func newFunction(stack awscdk.Stack, id string, s Settings, zipName string, time
 		Environment:   &fnEnv,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		LogGroup:      logs,
+		Role:          role,
 	})
 }
 

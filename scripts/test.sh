@@ -15,7 +15,7 @@ go test -race -count=1 -timeout 5m ./...
 echo "== fuzz: every Fuzz target briefly (make fuzz FUZZTIME=5m runs longer)"
 bash scripts/fuzz.sh
 
-echo "== OpenAI SDK compatibility (npm openai)"
+echo "== SDK compatibility (npm and pip openai, against simulated, OpenAI-wire and Anthropic-wire upstreams)"
 bash scripts/compat.sh
 
 if [ -f infra/go.mod ]; then

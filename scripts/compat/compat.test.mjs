@@ -1,41 +1,13 @@
 // The official OpenAI SDK must work against sluice unchanged: streaming,
-// usage, non-streamed calls, errors and headers.
-import { test, before, after } from 'node:test';
+// usage, non-streamed calls, errors and headers, on the simulated models.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import OpenAI from 'openai';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-let server;
-let client;
-
-before(async () => {
-  const bin = process.env.SLUICE_BIN;
-  assert.ok(bin, 'SLUICE_BIN must name the stream binary');
-  const config = process.env.SLUICE_COMPAT_CONFIG || path.join(here, 'sluice.yaml');
-  server = spawn(bin, ['-addr', '127.0.0.1:0', '-config', config], { stdio: ['ignore', 'inherit', 'pipe'] });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 15s')), 15000);
-    server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    createInterface({ input: server.stderr }).on('line', (line) => {
-      try {
-        const rec = JSON.parse(line);
-        if (rec.msg === 'listening') {
-          clearTimeout(timer);
-          resolve(rec.url);
-        }
-      } catch {
-        process.stderr.write(line + '\n');
-      }
-    });
-  });
-  client = new OpenAI({ baseURL: url + '/v1', apiKey: 'not-needed-locally', maxRetries: 0 });
-});
-
-after(() => server?.kill());
+// compat.sh starts sluice (and the fake upstreams) and names it here.
+const base = process.env.SLUICE_URL;
+assert.ok(base, 'SLUICE_URL must name the running gateway (scripts/compat.sh sets it)');
+const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'not-needed-locally', maxRetries: 0 });
 
 const messages = [{ role: 'user', content: 'Hello from the official SDK' }];
 
@@ -122,5 +94,6 @@ test('a stream that breaks mid-way raises instead of ending quietly', async () =
 test('models are listed', async () => {
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
-  assert.deepEqual(ids, ['all-down', 'breaks-mid-stream', 'sluice-sim', 'with-fallback']);
+  assert.deepEqual(ids, ['all-down', 'ant-chat', 'ant-then-oai', 'breaks-mid-stream', 'embed-with-fallback', 'oai-chat', 'sim-embed',
+    'sluice-sim', 'with-fallback']);
 });

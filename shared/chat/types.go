@@ -7,6 +7,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
+
+	"github.com/sluice-llm/sluice/shared/sat"
 )
 
 // Request is the body of POST /v1/chat/completions.
@@ -30,6 +33,47 @@ type Request struct {
 	ResponseFormat      *ResponseFormat `json:"response_format,omitempty"`
 	ReasoningEffort     string          `json:"reasoning_effort,omitempty"`
 	User                string          `json:"user,omitempty"`
+	// Extra is every member sluice does not model, passed through as is.
+	Extra Extra `json:"-"`
+}
+
+type plainRequest Request
+
+var (
+	requestKeys = jsonKeys(reflect.TypeFor[Request]())
+	messageKeys = jsonKeys(reflect.TypeFor[Message]())
+	partKeys    = jsonKeys(reflect.TypeFor[Part]())
+	toolKeys    = jsonKeys(reflect.TypeFor[Tool]())
+)
+
+// UnmarshalJSON decodes the modelled fields and keeps the rest in the Extra
+// of the request, its messages, their content parts and its tools.
+func (r *Request) UnmarshalJSON(b []byte) error { return DecodeRequest(b, r) }
+
+// DecodeRequest is json.Unmarshal into r, without the second validating
+// pass encoding/json makes over a value with its own UnmarshalJSON: the
+// HTTP API decodes every request this way.
+func DecodeRequest(b []byte, r *Request) error {
+	if err := json.Unmarshal(b, (*plainRequest)(r)); err != nil {
+		return err
+	}
+	return collectExtras(b, r)
+}
+
+// MarshalJSON encodes the modelled fields and then every Extra.
+func (r Request) MarshalJSON() ([]byte, error) { return r.Encode() }
+
+// Encode is json.Marshal of r, without encoding/json's second pass over
+// what a MarshalJSON method returns: providers send requests this way.
+func (r *Request) Encode() ([]byte, error) {
+	b, err := json.Marshal((*plainRequest)(r))
+	if err != nil {
+		return nil, err
+	}
+	if b, err = appendExtra(b, r.Extra); err != nil {
+		return nil, err
+	}
+	return injectNested(b, r)
 }
 
 // OutputLimit returns the requested cap on generated tokens, preferring the
@@ -89,6 +133,10 @@ type Message struct {
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	Refusal    string     `json:"refusal,omitempty"`
+	// Extra keeps unmodelled members: the legacy function_call, DeepSeek's
+	// prefix and reasoning_content, cache_control, audio. Like the Extra of
+	// parts and tools, it is read and written with the Request.
+	Extra Extra `json:"-"`
 }
 
 // Content is a message's content: plain text, a list of parts, or null
@@ -105,7 +153,7 @@ type Content struct {
 func TextContent(s string) Content { return Content{Text: s} }
 
 // String returns the text of the content, joining text parts with newlines;
-// images are left out.
+// images, audio and files are left out.
 func (c Content) String() string {
 	if !c.IsParts {
 		return c.Text
@@ -155,9 +203,28 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 
 // Part is one element of multi-part content.
 type Part struct {
-	Type     string    `json:"type"`
-	Text     string    `json:"text,omitempty"`
-	ImageURL *ImageURL `json:"image_url,omitempty"`
+	Type       string      `json:"type"`
+	Text       string      `json:"text,omitempty"`
+	ImageURL   *ImageURL   `json:"image_url,omitempty"`
+	InputAudio *InputAudio `json:"input_audio,omitempty"`
+	File       *File       `json:"file,omitempty"`
+	// Extra keeps unmodelled members (cache_control, a refusal part's
+	// refusal, vLLM's video_url).
+	Extra Extra `json:"-"`
+}
+
+// InputAudio is an input_audio part: base64 audio and its format.
+type InputAudio struct {
+	Data   string `json:"data"`
+	Format string `json:"format"`
+}
+
+// File is a file part: an uploaded file's id, or the file itself as a
+// base64 data URI (PDFs).
+type File struct {
+	FileID   string `json:"file_id,omitempty"`
+	FileData string `json:"file_data,omitempty"`
+	Filename string `json:"filename,omitempty"`
 }
 
 // ImageURL points at an image by URL or data: URI.
@@ -166,10 +233,14 @@ type ImageURL struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Tool declares a function the model may call.
+// Tool declares a function the model may call, or a custom tool (free-form
+// text input, OpenAI's "custom" type).
 type Tool struct {
-	Type     string      `json:"type"`
-	Function FunctionDef `json:"function"`
+	Type     string          `json:"type"`
+	Function FunctionDef     `json:"function,omitzero"`
+	Custom   json.RawMessage `json:"custom,omitempty"`
+	// Extra keeps unmodelled members (cache_control).
+	Extra Extra `json:"-"`
 }
 
 // FunctionDef describes a callable function with a JSON Schema for its
@@ -181,11 +252,19 @@ type FunctionDef struct {
 	Strict      *bool           `json:"strict,omitempty"`
 }
 
-// ToolCall is a completed function call in an assistant message.
+// ToolCall is a completed call in an assistant message: a function call,
+// or a custom tool's call with free-form input.
 type ToolCall struct {
 	ID       string       `json:"id"`
 	Type     string       `json:"type"`
-	Function FunctionCall `json:"function"`
+	Function FunctionCall `json:"function,omitzero"`
+	Custom   *CustomCall  `json:"custom,omitempty"`
+}
+
+// CustomCall is a custom tool's name and its free-form input.
+type CustomCall struct {
+	Name  string `json:"name"`
+	Input string `json:"input"`
 }
 
 // FunctionCall names the function and carries its JSON-encoded arguments.
@@ -217,40 +296,46 @@ type Response struct {
 	Choices           []Choice `json:"choices"`
 	Usage             *Usage   `json:"usage,omitempty"`
 	SystemFingerprint string   `json:"system_fingerprint,omitempty"`
+	ServiceTier       string   `json:"service_tier,omitempty"`
 }
 
 // Choice is one completion in a Response.
 type Choice struct {
 	Index        int             `json:"index"`
 	Message      ResponseMessage `json:"message"`
+	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason string          `json:"finish_reason"`
 }
 
 // ResponseMessage is the assistant message of a Response; content is null
 // when the model only called tools.
 type ResponseMessage struct {
-	Role             string     `json:"role"`
-	Content          *string    `json:"content"`
-	ReasoningContent string     `json:"reasoning_content,omitempty"`
-	ToolCalls        []ToolCall `json:"tool_calls,omitempty"`
-	Refusal          *string    `json:"refusal"`
+	Role             string        `json:"role"`
+	Content          *string       `json:"content"`
+	ReasoningContent string        `json:"reasoning_content,omitempty"`
+	ToolCalls        []ToolCall    `json:"tool_calls,omitempty"`
+	FunctionCall     *FunctionCall `json:"function_call,omitempty"`
+	Refusal          *string       `json:"refusal"`
 }
 
 // Chunk is one streamed chat.completion.chunk.
 type Chunk struct {
-	ID      string        `json:"id"`
-	Object  string        `json:"object"`
-	Created int64         `json:"created"`
-	Model   string        `json:"model"`
-	Choices []ChunkChoice `json:"choices"`
-	Usage   *Usage        `json:"usage,omitempty"`
+	ID                string        `json:"id"`
+	Object            string        `json:"object"`
+	Created           int64         `json:"created"`
+	Model             string        `json:"model"`
+	SystemFingerprint string        `json:"system_fingerprint,omitempty"`
+	ServiceTier       string        `json:"service_tier,omitempty"`
+	Choices           []ChunkChoice `json:"choices"`
+	Usage             *Usage        `json:"usage,omitempty"`
 }
 
 // ChunkChoice is the per-choice part of a Chunk.
 type ChunkChoice struct {
-	Index        int        `json:"index"`
-	Delta        ChunkDelta `json:"delta"`
-	FinishReason *string    `json:"finish_reason"`
+	Index        int             `json:"index"`
+	Delta        ChunkDelta      `json:"delta"`
+	Logprobs     json.RawMessage `json:"logprobs,omitempty"`
+	FinishReason *string         `json:"finish_reason"`
 }
 
 // ChunkDelta carries the increment of a streamed message. Reasoning arrives
@@ -270,7 +355,14 @@ type ToolCallDelta struct {
 	Index    int               `json:"index"`
 	ID       string            `json:"id,omitempty"`
 	Type     string            `json:"type,omitempty"`
-	Function FunctionCallDelta `json:"function"`
+	Function FunctionCallDelta `json:"function,omitzero"`
+	Custom   *CustomCallDelta  `json:"custom,omitempty"`
+}
+
+// CustomCallDelta is a fragment of a custom tool call's name and input.
+type CustomCallDelta struct {
+	Name  string `json:"name,omitempty"`
+	Input string `json:"input,omitempty"`
 }
 
 // FunctionCallDelta is a fragment of a function name and arguments.
@@ -279,23 +371,67 @@ type FunctionCallDelta struct {
 	Arguments string `json:"arguments,omitempty"`
 }
 
-// Usage counts tokens for a completion.
+// Usage counts tokens for a completion. Prompt tokens include cached ones
+// (read from and written to a provider's prompt cache), as OpenAI counts.
 type Usage struct {
 	PromptTokens            int                      `json:"prompt_tokens"`
 	CompletionTokens        int                      `json:"completion_tokens"`
 	TotalTokens             int                      `json:"total_tokens"`
 	PromptTokensDetails     *PromptTokensDetails     `json:"prompt_tokens_details,omitempty"`
 	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
+	// Anthropic's names for cache reads and writes, also set for Bedrock;
+	// LiteLLM reports them the same way, so clients already read them.
+	CacheReadInputTokens     int `json:"cache_read_input_tokens,omitempty"`
+	CacheCreationInputTokens int `json:"cache_creation_input_tokens,omitempty"`
 }
 
 // PromptTokensDetails breaks prompt tokens down.
 type PromptTokensDetails struct {
 	CachedTokens int `json:"cached_tokens"`
+	AudioTokens  int `json:"audio_tokens,omitempty"`
 }
 
 // CompletionTokensDetails breaks completion tokens down.
 type CompletionTokensDetails struct {
-	ReasoningTokens int `json:"reasoning_tokens"`
+	ReasoningTokens          int `json:"reasoning_tokens"`
+	AudioTokens              int `json:"audio_tokens,omitempty"`
+	AcceptedPredictionTokens int `json:"accepted_prediction_tokens,omitempty"`
+	RejectedPredictionTokens int `json:"rejected_prediction_tokens,omitempty"`
+}
+
+// Add adds v's counts to u, details included.
+func (u *Usage) Add(v *Usage) {
+	// Saturating: the counts are an upstream's word, and quotas are
+	// settled from them.
+	u.PromptTokens = sat.AddInt(u.PromptTokens, v.PromptTokens)
+	u.CompletionTokens = sat.AddInt(u.CompletionTokens, v.CompletionTokens)
+	u.TotalTokens = sat.AddInt(u.TotalTokens, v.TotalTokens)
+	u.CacheReadInputTokens += v.CacheReadInputTokens
+	u.CacheCreationInputTokens += v.CacheCreationInputTokens
+	if d := v.PromptTokensDetails; d != nil {
+		if u.PromptTokensDetails == nil {
+			u.PromptTokensDetails = &PromptTokensDetails{}
+		}
+		u.PromptTokensDetails.CachedTokens += d.CachedTokens
+		u.PromptTokensDetails.AudioTokens += d.AudioTokens
+	}
+	if d := v.CompletionTokensDetails; d != nil {
+		if u.CompletionTokensDetails == nil {
+			u.CompletionTokensDetails = &CompletionTokensDetails{}
+		}
+		u.CompletionTokensDetails.ReasoningTokens += d.ReasoningTokens
+		u.CompletionTokensDetails.AudioTokens += d.AudioTokens
+		u.CompletionTokensDetails.AcceptedPredictionTokens += d.AcceptedPredictionTokens
+		u.CompletionTokensDetails.RejectedPredictionTokens += d.RejectedPredictionTokens
+	}
+}
+
+// CachedTokens is the number of prompt tokens read from a prompt cache.
+func (u *Usage) CachedTokens() int {
+	if u.PromptTokensDetails != nil {
+		return u.PromptTokensDetails.CachedTokens
+	}
+	return u.CacheReadInputTokens
 }
 
 // ErrorResponse is OpenAI's error envelope.

@@ -36,9 +36,12 @@ var (
 	durationType = reflect.TypeOf(time.Duration(0))
 	secretType   = reflect.TypeOf(Secret{})
 	nodeType     = reflect.TypeOf(yaml.Node{})
-	targetType   = reflect.TypeOf(Target{})
 	unmarshaler  = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 )
+
+// targetTypes read their own YAML, but only to accept "provider/model" as
+// well as the mapping of their fields, which is checked like any struct.
+var targetTypes = map[reflect.Type]bool{reflect.TypeOf(Target{}): true, reflect.TypeOf(EmbeddingTarget{}): true}
 
 // nodeFields are fields kept as raw YAML to be decoded later, and the type
 // they are decoded into.
@@ -59,12 +62,12 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
 		// Never repeat the value: it is likely the key itself.
 		c.bad(path, "keys never live in the file; write %s: {env: VARIABLE} and set that environment variable to the key", lastKey(path))
 		return
-	case t == targetType && n.Kind == yaml.ScalarNode:
+	case targetTypes[t] && n.Kind == yaml.ScalarNode:
 		if p, m, ok := strings.Cut(n.Value, "/"); !ok || p == "" || m == "" {
 			c.bad(path, "write a target as provider/model (or {provider: ..., model: ...}), not %s", describe(n))
 		}
 		return
-	case t != targetType && reflect.PointerTo(t).Implements(unmarshaler):
+	case !targetTypes[t] && reflect.PointerTo(t).Implements(unmarshaler):
 		return // a type that reads its own YAML judges it too
 	}
 	switch t.Kind() {
@@ -149,11 +152,19 @@ func (c *checker) unknown(path string, t reflect.Type, key string) {
 	c.errs = append(c.errs, &FieldError{Field: path, Msg: msg})
 }
 
-// field finds the struct field a YAML key names.
+// field finds the struct field a YAML key names, looking into inline
+// (",inline") structs as yaml does.
 func field(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key && f.IsExported() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			if g, ok := field(f.Type, key); ok {
+				return g, true
+			}
+			continue
+		}
+		if name == key && f.IsExported() {
 			return f, true
 		}
 	}
@@ -163,7 +174,12 @@ func field(t reflect.Type, key string) (reflect.StructField, bool) {
 func fieldNames(t reflect.Type) []string {
 	var names []string
 	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case opts == "inline" && f.Type.Kind() == reflect.Struct:
+			names = append(names, fieldNames(f.Type)...)
+		case name != "" && name != "-":
 			names = append(names, name)
 		}
 	}

@@ -27,6 +27,9 @@ type Config struct {
 	// estimate in logs and metrics.
 	Prices map[string]Price `yaml:"prices"`
 	State  State            `yaml:"state"`
+	// Embeddings are embedding routes, the vector sink and ingestion
+	// (embedding.go).
+	Embeddings Embeddings `yaml:"embeddings"`
 }
 
 // State says where shared state lives.
@@ -63,6 +66,12 @@ type Policy struct {
 	HedgeAfter              time.Duration `yaml:"hedge_after"`
 	FallbackOnContentFilter bool          `yaml:"fallback_on_content_filter"`
 	LastResort              LastResort    `yaml:"last_resort"`
+	// RetryAfterMax caps the Retry-After clients are told (default 5s, or
+	// last_resort.retry_after when that is longer).
+	RetryAfterMax time.Duration `yaml:"retry_after_max"`
+	// DropUnsupportedParams makes Anthropic and Bedrock targets leave out
+	// request fields their APIs cannot express instead of answering 400.
+	DropUnsupportedParams bool `yaml:"drop_unsupported_params"`
 }
 
 // Timeouts each have one meaning.
@@ -113,10 +122,14 @@ type Breaker struct {
 	ProbeLease          time.Duration `yaml:"probe_lease"`
 }
 
-// Price is USD per million tokens.
+// Price is USD per million tokens. Cached prompt tokens are priced at
+// CacheRead and tokens written to a prompt cache at CacheWrite, when set;
+// otherwise at Input.
 type Price struct {
-	Input  float64 `yaml:"input"`
-	Output float64 `yaml:"output"`
+	Input      float64 `yaml:"input"`
+	Output     float64 `yaml:"output"`
+	CacheRead  float64 `yaml:"cache_read"`
+	CacheWrite float64 `yaml:"cache_write"`
 }
 
 // Server holds settings of the HTTP front end.
@@ -135,6 +148,16 @@ type Server struct {
 	// UpstreamBufferBytes bounds what all upstream streams together may
 	// buffer beyond a small allowance each; 0 means 64 MiB.
 	UpstreamBufferBytes int64 `yaml:"upstream_buffer_bytes"`
+	// CORS lets browsers call the gateway from other origins.
+	CORS CORS `yaml:"cors"`
+}
+
+// CORS configures cross-origin access for browser clients. On Lambda, a
+// Function URL's own CORS settings, when set, answer preflights first.
+type CORS struct {
+	AllowOrigins []string      `yaml:"allow_origins"` // "https://app.example.com", or "*"
+	AllowHeaders []string      `yaml:"allow_headers"` // empty: whatever a preflight asks for
+	MaxAge       time.Duration `yaml:"max_age"`       // preflight cache, default 10m
 }
 
 // Provider types.
@@ -177,6 +200,11 @@ type Simulated struct {
 	Tokens          int           `yaml:"tokens"`
 	ReasoningTokens int           `yaml:"reasoning_tokens"`
 	Fault           *Fault        `yaml:"fault"`
+	// InvalidFirst makes the first N attempts of each json_schema
+	// conversation answer invalid output, to exercise repair and escalation.
+	InvalidFirst int `yaml:"invalid_first"`
+	// Embedding configures its embeddings (embedding.go).
+	Embedding *SimulatedEmbedding `yaml:"embedding"`
 }
 
 // Fault injects failures into the simulated provider.
@@ -196,6 +224,8 @@ type Model struct {
 	Policy yaml.Node `yaml:"policy"`
 	// Resolved is the defaults with Policy applied, filled by Parse.
 	Resolved Policy `yaml:"-"`
+	// Features: cache, guard, canary, shadow (policies.go).
+	Features `yaml:",inline"`
 }
 
 // Target is one provider+model. In YAML it may be written "provider/model".
@@ -299,7 +329,7 @@ func (c *Config) resolvePolicies() error {
 		}
 		c.Models[name] = m
 	}
-	return nil
+	return c.resolveEmbeddingPolicies()
 }
 
 // FieldError names the configuration field at fault.
@@ -330,13 +360,24 @@ func (c *Config) Validate() error {
 	default:
 		bad("server.log_level", "must be debug, info, warn or error, not %q", c.Server.LogLevel)
 	}
+	for i, o := range c.Server.CORS.AllowOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad(fmt.Sprintf("server.cors.allow_origins[%d]", i), "must be \"*\" or an origin like https://app.example.com, not %q", o)
+		}
+	}
+	if c.Server.CORS.MaxAge < 0 {
+		bad("server.cors.max_age", "must not be negative")
+	}
 	if len(c.Providers) == 0 {
 		bad("providers", "at least one provider is required")
 	}
 	for _, name := range sortedKeys(c.Providers) {
 		c.validateProvider("providers."+name, name, c.Providers[name], bad)
 	}
-	if len(c.Models) == 0 {
+	if len(c.Models) == 0 && len(c.Embeddings.Models) == 0 {
 		bad("models", "at least one model alias is required")
 	}
 	validatePolicy("defaults", c.Defaults, bad)
@@ -362,7 +403,8 @@ func (c *Config) Validate() error {
 		if !strings.Contains(key, "/") {
 			bad("prices."+key, "keys are provider/model")
 		}
-		if !(p.Input >= 0 && p.Output >= 0 && p.Input < maxPrice && p.Output < maxPrice) {
+		if !(p.Input >= 0 && p.Output >= 0 && p.CacheRead >= 0 && p.CacheWrite >= 0 &&
+			max(p.Input, p.Output, p.CacheRead, p.CacheWrite) < maxPrice) {
 			bad("prices."+key, "prices are USD per million tokens, from 0 to %g", float64(maxPrice))
 		}
 	}
@@ -373,6 +415,7 @@ func (c *Config) Validate() error {
 			bad(f+".targets", "at least one target is required")
 		}
 		validatePolicy(f+".policy", m.Resolved, bad)
+		c.validateFeatures(f, m, bad)
 		for i, t := range m.Targets {
 			tf := fmt.Sprintf("%s.targets[%d]", f, i)
 			if _, ok := c.Providers[t.Provider]; !ok {
@@ -389,6 +432,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateEmbeddings(bad)
 	return errors.Join(errs...)
 }
 
@@ -434,6 +478,9 @@ func (c *Config) validateProvider(f, name string, p Provider, bad func(string, s
 			if s.Tokens < 0 || s.ReasoningTokens < 0 {
 				bad(f+".simulated", "tokens and reasoning_tokens must not be negative")
 			}
+			if s.InvalidFirst < 0 {
+				bad(f+".simulated.invalid_first", "must not be negative")
+			}
 			if fl := s.Fault; fl != nil {
 				switch fl.Mode {
 				case "status", "cut", "stall":
@@ -473,6 +520,9 @@ func validatePolicy(f string, p Policy, bad func(string, string, ...any)) {
 	}
 	if p.LastResort.RetryAfter < 0 {
 		bad(f+".last_resort.retry_after", "must not be negative")
+	}
+	if p.RetryAfterMax < 0 {
+		bad(f+".retry_after_max", "must not be negative")
 	}
 }
 

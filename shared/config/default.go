@@ -13,12 +13,18 @@ func Default(getenv func(string) string) *Config {
 			// Always down: shows fallback working out of the box.
 			"simulated-down": {Type: TypeSimulated, Simulated: &Simulated{
 				TTFT: 40 * time.Millisecond, Fault: &Fault{Mode: "status", Status: 503}}},
+			// Structured output that is invalid on the first try: shows a
+			// task's repair turn (see the README's task API section).
+			"simulated-sloppy": {Type: TypeSimulated, Simulated: &Simulated{
+				TTFT: 100 * time.Millisecond, TokenGap: 5 * time.Millisecond, InvalidFirst: 1}},
 		},
 		Models: map[string]Model{
 			"sluice-sim": {Description: "deterministic simulated model",
 				Targets: []Target{{Provider: "simulated", Model: "sim-1"}}},
 			"sluice-fallback-demo": {Description: "first target always fails with 503; the second serves",
 				Targets: []Target{{Provider: "simulated-down", Model: "sim-1"}, {Provider: "simulated", Model: "sim-1"}}},
+			"sluice-repair-demo": {Description: "JSON Schema answers invalid on the first attempt, valid after one repair turn",
+				Targets: []Target{{Provider: "simulated-sloppy", Model: "sim-1"}}},
 		},
 	}
 	var chatTargets []Target
@@ -38,5 +44,6 @@ func Default(getenv func(string) string) *Config {
 		chatTargets = []Target{{Provider: "simulated", Model: "sim-1"}}
 	}
 	c.Models["chat"] = Model{Description: "general chat: real providers in order when keys are set", Targets: chatTargets}
+	defaultEmbeddings(c)
 	return c
 }

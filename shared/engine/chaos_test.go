@@ -34,6 +34,10 @@ const (
 	chaosModes     // number of modes
 	chaosTokens    = 24
 	chaosPrefix    = 3 // tokens sent before a mid-stream fault
+	// chaosWait is the first-token and stall timeout: what a hang or a
+	// stall costs. Long enough that a healthy stream starved of CPU (the
+	// race detector on two busy cores) is not taken for a stalled one.
+	chaosWait = 500 * time.Millisecond
 )
 
 type chaosUpstream struct {
@@ -49,7 +53,22 @@ func (c *chaosUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	mode := int(c.n.Add(1)-1) % chaosModes
 	c.modes[mode].Add(1)
-	pieces := simulated.Answer(req.Messages, chaosTokens)
+	// The deltas of the healthy answer: the simulated model's text, or its
+	// tool calls when it calls tools.
+	var deltas []string
+	finish := "stop"
+	if calls := simulated.ToolCallFragments(&req); len(calls) > 0 {
+		finish = "tool_calls"
+		for _, tc := range calls {
+			b, _ := json.Marshal(tc)
+			deltas = append(deltas, `{"tool_calls":[`+string(b)+`]}`)
+		}
+	} else {
+		for _, p := range simulated.Answer(req.Messages, chaosTokens) {
+			b, _ := json.Marshal(p)
+			deltas = append(deltas, `{"content":`+string(b)+`}`)
+		}
+	}
 	switch mode {
 	case chaos429:
 		w.Header().Set("Retry-After-Ms", "5")
@@ -73,7 +92,7 @@ func (c *chaosUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	chunk(`{"role":"assistant","content":""}`)
-	for i, p := range pieces {
+	for i, d := range deltas {
 		if i == chaosPrefix {
 			switch mode {
 			case chaosStall:
@@ -90,11 +109,10 @@ func (c *chaosUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		b, _ := json.Marshal(p)
-		chunk(`{"content":` + string(b) + `}`)
+		chunk(d)
 	}
-	io.WriteString(w, `data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"chaos-1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")
-	fmt.Fprintf(w, `data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"chaos-1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":%d,"total_tokens":%d}}`+"\n\ndata: [DONE]\n\n", len(pieces), len(pieces)+9)
+	io.WriteString(w, `data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"chaos-1","choices":[{"index":0,"delta":{},"finish_reason":"`+finish+`"}]}`+"\n\n")
+	fmt.Fprintf(w, `data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"chaos-1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":%d,"total_tokens":%d}}`+"\n\ndata: [DONE]\n\n", len(deltas), len(deltas)+9)
 }
 
 func chaosRoute(t *testing.T, p Policy) (*chaosUpstream, *simulated.Provider, *Engine, *Route) {
@@ -111,18 +129,12 @@ func chaosRoute(t *testing.T, p Policy) (*chaosUpstream, *simulated.Provider, *E
 	return up, healthy, e, rt
 }
 
-// chaosWait is the first-token and stall timeout of the chaos routes.
-const chaosWait = time.Second
-
 // TestChaos sends 1,000 streamed requests through a route whose first
 // target fails in every way in turn. With a healthy second target and
 // mid-stream continuation on, every request must complete with exactly the
 // expected text.
 func TestChaos(t *testing.T) {
 	p := fast()
-	// Long enough that a healthy stream starved of CPU (2 shared cores, the
-	// race detector, 32 workers) is never taken for a stalled one; the
-	// stalling faults just wait longer.
 	p.FirstToken, p.Stall, p.ContinueOnBreak = chaosWait, chaosWait, true
 	up, _, e, rt := chaosRoute(t, p)
 	const n, workers = 1000, 32
@@ -196,4 +208,84 @@ func TestChaosWithoutContinuation(t *testing.T) {
 	if broken == 0 || up.n.Load() == 0 {
 		t.Fatalf("no mid-stream failure was exercised (%d calls)", up.n.Load())
 	}
+}
+
+// toolSink assembles tool calls the way a non-streamed response does, and
+// can rewind because nothing has reached the client.
+type toolSink struct {
+	calls  []chat.ToolCall
+	finish string
+}
+
+func (s *toolSink) Commit(Target, string) error { return nil }
+func (s *toolSink) Flush() error                { return nil }
+func (s *toolSink) Rewind() bool                { *s = toolSink{}; return true }
+func (s *toolSink) Event(ev *provider.Event) error {
+	for _, tc := range ev.ToolCalls {
+		for len(s.calls) <= tc.Index {
+			s.calls = append(s.calls, chat.ToolCall{})
+		}
+		c := &s.calls[tc.Index]
+		c.ID += tc.ID
+		c.Type += tc.Type
+		c.Function.Name += tc.Function.Name
+		c.Function.Arguments += tc.Function.Arguments
+	}
+	if ev.FinishReason != "" {
+		s.finish = ev.FinishReason
+	}
+	return nil
+}
+
+// TestChaosToolCalls: parallel tool calls whose fragments arrive interleaved
+// through an upstream that fails in every way in turn. Each request ends
+// with exactly the calls the healthy model makes: never a duplicated id or
+// name, never arguments from two attempts spliced together.
+func TestChaosToolCalls(t *testing.T) {
+	p := fast()
+	p.FirstToken, p.Stall = chaosWait, chaosWait
+	up, _, e, rt := chaosRoute(t, p)
+	tools := []chat.Tool{
+		{Type: "function", Function: chat.FunctionDef{Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}`)}},
+		{Type: "function", Function: chat.FunctionDef{Name: "get_time", Parameters: json.RawMessage(`{"type":"object","properties":{"tz":{"type":"string"}}}`)}},
+	}
+	const n, workers = 200, 16
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	jobs := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				req := prompt(fmt.Sprintf("call get_weather and get_time for city %d", i))
+				req.Tools = tools
+				want := assembled(simulated.ToolCallFragments(req))
+				var s toolSink
+				res := e.Run(context.Background(), rt, req, &s)
+				if res.Err != nil || s.finish != "tool_calls" || fmt.Sprint(s.calls) != fmt.Sprint(want) {
+					if bad.Add(1) <= 5 {
+						t.Errorf("request %d: err %v finish %q\n got %+v\nwant %+v", i, res.Err, s.finish, s.calls, want)
+					}
+				}
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Fatalf("%d of %d requests did not end with the right tool calls", bad.Load(), n)
+	}
+	for m := range chaosModes {
+		if up.modes[m].Load() == 0 {
+			t.Errorf("fault mode %d never exercised", m)
+		}
+	}
+}
+
+func assembled(frags []chat.ToolCallDelta) []chat.ToolCall {
+	var s toolSink
+	_ = s.Event(&provider.Event{ToolCalls: frags})
+	return s.calls
 }

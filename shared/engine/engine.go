@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/breaker"
+	"github.com/sluice-llm/sluice/shared/cache"
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/guard"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/retry"
+	"github.com/sluice-llm/sluice/shared/shadow"
 )
 
 // Target is one provider+model a route may use.
@@ -36,6 +39,11 @@ type Route struct {
 	Name    string
 	Targets []Target
 	Policy  Policy
+	// Optional features (features.go); nil is off.
+	Cache  *CachePolicy
+	Guard  *guard.Policy
+	Canary *Canary
+	Shadow *ShadowPolicy
 }
 
 // OutputCap is the most output tokens any of the route's targets can write,
@@ -65,6 +73,13 @@ type Engine struct {
 
 	mu      sync.Mutex
 	budgets map[string]*retry.Budget
+	// throttled holds, per target, when its last rate limit ends. Rate
+	// limits are the upstream asking this caller to wait, not a sign of an
+	// outage, so they pause the target here instead of tripping breakers
+	// shared by every instance.
+	throttled map[string]time.Time
+
+	feat features
 }
 
 // BudgetConfig sizes the per-target retry budgets.
@@ -88,6 +103,15 @@ type Options struct {
 	// Now and Rand are replaceable for tests.
 	Now  func() time.Time
 	Rand func() float64
+
+	// Cache holds cached answers for routes with a CachePolicy; nil turns
+	// caching off everywhere.
+	Cache cache.Store
+	// Shadows keeps shadow records; OnShadow also gets each one (for the
+	// log and metrics). MaxShadows bounds concurrent shadow runs.
+	Shadows    shadow.Store
+	OnShadow   func(*shadow.Record)
+	MaxShadows int
 }
 
 // New builds an engine from routes and the providers they use.
@@ -103,7 +127,7 @@ func New(routes []*Route, providers []provider.Provider, o Options) *Engine {
 	}
 	e := &Engine{routes: map[string]*Route{}, providers: map[string]provider.Provider{}, direct: o.Direct,
 		defaults: o.Defaults.WithDefaults(), breaker: o.Breaker, budgetCfg: o.Budget, now: o.Now, rnd: o.Rand,
-		budgets: map[string]*retry.Budget{}}
+		budgets: map[string]*retry.Budget{}, throttled: map[string]time.Time{}}
 	for _, r := range routes {
 		r.Policy = r.Policy.WithDefaults()
 		e.routes[r.Name] = r
@@ -114,6 +138,7 @@ func New(routes []*Route, providers []provider.Provider, o Options) *Engine {
 	for _, p := range providers {
 		e.providers[p.Name()] = p
 	}
+	e.initFeatures(o, routes)
 	return e
 }
 
@@ -166,6 +191,44 @@ func (e *Engine) budget(key string) *retry.Budget {
 
 const maxBudgets = 4096
 
+// throttle pauses a target that answered with a rate limit until its
+// Retry-After (a second when it gave none, at most a minute) has passed.
+func (e *Engine) throttle(key string, hint time.Duration) {
+	d := time.Second
+	if hint > 0 {
+		d = min(hint, time.Minute)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.throttled) >= maxBudgets {
+		now := e.now()
+		for k, until := range e.throttled {
+			if until.Before(now) {
+				delete(e.throttled, k)
+			}
+		}
+		if len(e.throttled) >= maxBudgets {
+			return // direct routes named too many models; do not grow
+		}
+	}
+	e.throttled[key] = e.now().Add(d)
+}
+
+// throttledUntil reports when a target's rate limit ends, zero if none.
+func (e *Engine) throttledUntil(key string) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	until, ok := e.throttled[key]
+	if !ok {
+		return time.Time{}
+	}
+	if !until.After(e.now()) {
+		delete(e.throttled, key)
+		return time.Time{}
+	}
+	return until
+}
+
 // Sink receives the events of the attempts that serve the request.
 type Sink interface {
 	// Commit is called once, before the first event, with the target that
@@ -187,8 +250,8 @@ type Attempt struct {
 	Target string
 	// Err is why it failed; nil for the attempt that served.
 	Err *provider.Error
-	// Skipped is set when no call was made: "breaker_open", "context_window",
-	// "deadline" or "budget".
+	// Skipped is set when no call was made: "breaker_open", "rate_limited"
+	// (the target asked to wait), "context_window" or "deadline".
 	Skipped string
 	Retry   bool // a retry on the same target
 	Hedge   bool // started as a hedge
@@ -215,10 +278,25 @@ type Result struct {
 	ServedBy []string
 	// LastResort is set when the route's fallback message was served.
 	LastResort bool
-	// RetryAfter is the route's hint for the client when every target failed.
+	// RetryAfter is the hint for the client when every target failed: the
+	// soonest an upstream, a breaker or a rate limit says a retry may work,
+	// else the route's last_resort.retry_after, capped by RetryAfterMax.
 	RetryAfter time.Duration
+	// NoClientRetry is set when a client's own retry would only add load:
+	// the gateway already retried or fell back, a breaker is open, or the
+	// deadline ran out. Clients are told with x-should-retry: false.
+	NoClientRetry bool
 	// Err is set when the request failed; if Committed it failed mid-stream.
 	Err *provider.Error
+
+	// Cache is "hit", "miss" or "bypass" on a route with a cache.
+	Cache string
+	// Arm is "canary" when the route's canary served the request.
+	Arm string
+	// Guard reports what the route's filters did, if anything.
+	Guard *guard.Report
+	// Shadow follows the candidate started beside the request, if any.
+	Shadow *ShadowRun
 }
 
 // Counts returns the three request counters of the one event model:

@@ -455,3 +455,15 @@ func ExampleResult_Counts() {
 	fmt.Println(attempts, calls, retries, fallbacks, hedges)
 	// Output: 3 2 1 1 0
 }
+
+// A request that runs out of time before any attempt failed reports a
+// timeout whose message can be printed (it once wrapped a nil *Error).
+func TestDeadlineSkipBeforeAnyFailureIsPrintable(t *testing.T) {
+	p := simulated.New(simulated.Options{Name: "p"})
+	rt := &Route{Name: "r", Targets: []Target{{Provider: p, Model: "m"}}, Policy: Policy{MinAttempt: time.Hour}}
+	e := New([]*Route{rt}, []provider.Provider{p}, Options{})
+	res := e.Run(context.Background(), rt, &chat.Request{Messages: []chat.Message{{Role: "user", Content: chat.TextContent("hi")}}}, &recSink{})
+	if res.Err == nil || res.Err.Kind != provider.KindTimeout || !strings.Contains(res.Err.Error(), "not enough time") {
+		t.Fatalf("%v", res.Err)
+	}
+}

@@ -43,6 +43,14 @@ type Policy struct {
 	// RetryAfter is suggested to clients when every target failed and no
 	// upstream gave a hint.
 	RetryAfter time.Duration
+	// RetryAfterMax caps the Retry-After a client is told. The OpenAI and
+	// Anthropic SDKs wait as long as they are told (up to a minute) before
+	// their own retries; a gateway that already retried should not park
+	// them there.
+	RetryAfterMax time.Duration
+	// DropUnsupported lets adapters leave out request members their API
+	// cannot express instead of refusing the request.
+	DropUnsupported bool
 }
 
 // Defaults, chosen for interactive chat: a user waits seconds, not minutes,
@@ -54,6 +62,7 @@ const (
 	DefaultDeadlineMargin = time.Second
 	DefaultMinAttempt     = time.Second
 	DefaultMaxAttempts    = 2
+	DefaultRetryAfterMax  = 5 * time.Second
 )
 
 // WithDefaults fills zero fields.
@@ -75,6 +84,10 @@ func (p Policy) WithDefaults() Policy {
 	}
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.RetryAfterMax <= 0 {
+		// A route that names its own retry_after means it.
+		p.RetryAfterMax = max(DefaultRetryAfterMax, p.RetryAfter)
 	}
 	p.Backoff = p.Backoff.WithDefaults()
 	return p

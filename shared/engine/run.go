@@ -12,7 +12,6 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/retry"
-	"github.com/sluice-llm/sluice/shared/sat"
 )
 
 // ContinuePrompt asks a provider that does not continue a trailing assistant
@@ -39,7 +38,16 @@ type run struct {
 // Run serves req on the route and reports how. Targets are tried in order;
 // an attempt that fails before its first user-visible token leaves no trace
 // at the client, so retries, fallback and hedging are invisible to it.
+// A route's optional features (cache, filters, canary, shadow) are applied
+// here too (features.go).
 func (e *Engine) Run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
+	if rt.HasFeatures() {
+		return e.runFeatures(ctx, rt, req, sink)
+	}
+	return e.run(ctx, rt, req, sink)
+}
+
+func (e *Engine) run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
 	r := &run{e: e, rt: rt, p: rt.Policy, req: req, orig: req, sink: sink, start: e.now()}
 	budget := r.p.Total
 	if d, ok := ctx.Deadline(); ok {
@@ -78,13 +86,16 @@ func (r *run) serve(ctx context.Context) {
 			if r.remaining() < r.p.MinAttempt {
 				r.skip(t, "deadline")
 				if r.res.Err == nil || !r.res.Committed {
-					var prev error // not a typed nil: Err == nil must mean no cause
-					if r.res.Err != nil {
-						prev = r.res.Err
-					}
-					r.fail(own(provider.KindTimeout, "sluice", "not enough time left for another attempt", prev))
+					r.fail(own(provider.KindTimeout, "sluice", "not enough time left for another attempt", asCause(r.res.Err)))
 				}
 				return
+			}
+			if until := r.e.throttledUntil(t.String()); !until.IsZero() {
+				r.skip(t, "rate_limited")
+				if retryAt.IsZero() || until.Before(retryAt) {
+					retryAt = until
+				}
+				break
 			}
 			permit, ok := r.admit(ctx, t)
 			if !ok {
@@ -158,31 +169,12 @@ func (r *run) serve(ctx context.Context) {
 
 // admit asks the breaker whether t may be called.
 func (r *run) admit(ctx context.Context, t Target) (breaker.Permit, bool) {
-	if r.e.breaker == nil {
-		return breaker.Permit{Allowed: true}, true
-	}
-	p, err := r.e.breaker.Allow(ctx, t.String())
-	if err != nil {
-		// A state store that cannot answer must not take the gateway down.
-		return breaker.Permit{Allowed: true}, true
-	}
-	return p, p.Allowed
+	return r.e.allow(ctx, t.String())
 }
 
-// outcome tells the breaker how a call went. A provider that answered,
-// even to refuse the request, is healthy; one that failed transiently or
-// rejected our credentials is not; a client that left proves nothing, so a
-// canceled probe simply lets its lease expire.
+// outcome tells the breaker how a call went (see Engine.report).
 func (r *run) outcome(t Target, p breaker.Permit, err *provider.Error) {
-	if r.e.breaker == nil || !p.Allowed {
-		return
-	}
-	if err != nil && err.Kind == provider.KindCanceled {
-		return
-	}
-	healthy := err == nil || !(err.Kind.Transient() || err.Kind == provider.KindAuth)
-	// Breaker bookkeeping must not wait on the request's context.
-	_ = r.e.breaker.Record(context.Background(), t.String(), p, healthy)
+	r.e.report(t.String(), p, err)
 }
 
 // afterBreak decides what follows a failure after the response committed.
@@ -259,8 +251,7 @@ func (o *opened) observe(ev *provider.Event) {
 		o.model = ev.Model
 	}
 	if ev.Usage != nil {
-		u := *ev.Usage
-		o.usage = &u
+		o.usage = copyUsage(ev.Usage)
 	}
 	if ev.FinishReason != "" {
 		o.finish = ev.FinishReason
@@ -277,7 +268,7 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 	if r.continued && !continuesAssistant(t.Provider) {
 		req = askToContinue(req)
 	}
-	s, err := t.Provider.Stream(actx, &provider.Request{Model: t.Model, Chat: req})
+	s, err := t.Provider.Stream(actx, &provider.Request{Model: t.Model, Chat: req, DropUnsupported: r.p.DropUnsupported})
 	if err != nil {
 		dog.stop()
 		cancel()
@@ -386,17 +377,7 @@ func (r *run) served(o *opened, err *provider.Error) *provider.Error {
 	o.attempt.Err, o.attempt.Took = err, r.e.now().Sub(r.start)
 	r.res.Attempts = append(r.res.Attempts, o.attempt)
 	if o.usage != nil {
-		// Saturating: the counts are the upstream's word, and a stitched
-		// answer adds several.
-		r.res.Usage.PromptTokens = sat.AddInt(r.res.Usage.PromptTokens, o.usage.PromptTokens)
-		r.res.Usage.CompletionTokens = sat.AddInt(r.res.Usage.CompletionTokens, o.usage.CompletionTokens)
-		r.res.Usage.TotalTokens = sat.AddInt(r.res.Usage.TotalTokens, o.usage.TotalTokens)
-		if d := o.usage.CompletionTokensDetails; d != nil {
-			if r.res.Usage.CompletionTokensDetails == nil {
-				r.res.Usage.CompletionTokensDetails = &chat.CompletionTokensDetails{}
-			}
-			r.res.Usage.CompletionTokensDetails.ReasoningTokens += d.ReasoningTokens
-		}
+		r.res.Usage.Add(o.usage)
 	}
 	if o.finish != "" {
 		r.res.FinishReason = o.finish
@@ -411,8 +392,8 @@ func (r *run) emit(ev *provider.Event) *provider.Error {
 	if r.p.ContinueOnBreak && ev.Content != "" {
 		r.partial.WriteString(ev.Content)
 	}
-	if len(ev.ToolCalls) > 0 {
-		r.toolsSent = true
+	if len(ev.ToolCalls) > 0 || ev.FunctionCall != nil {
+		r.toolsSent = true // a continuation cannot resume a call mid-arguments
 	}
 	if err := r.sink.Event(ev); err != nil {
 		return clientGone(err)
@@ -441,14 +422,12 @@ func (r *run) exhausted(retryAt time.Time) {
 	if r.res.Err == nil {
 		r.fail(own(provider.KindUnavailable, "sluice", "every target's circuit breaker is open", nil))
 	}
-	if !retryAt.IsZero() {
-		if d := retryAt.Sub(r.e.now()); d > 0 {
-			r.res.RetryAfter = d
-		}
+	if r.rateLimited() {
+		// Every target asked to wait, whatever else was skipped: tell the
+		// client to back off (429), not that the service is down.
+		r.fail(own(provider.KindRateLimited, "sluice", "every target is rate limited", asCause(r.res.Err)))
 	}
-	if r.res.RetryAfter == 0 {
-		r.res.RetryAfter = r.p.RetryAfter
-	}
+	r.adviseClient(retryAt)
 	if k := r.res.Err.Kind; r.p.LastResortMessage != "" && (k.Transient() || k == provider.KindAuth) {
 		t := Target{Provider: lastResort{}, Model: "last-resort"}
 		if r.sink.Commit(t, t.Model) != nil {
@@ -460,6 +439,56 @@ func (r *run) exhausted(retryAt time.Time) {
 		_ = r.sink.Event(&provider.Event{FinishReason: "stop"})
 		r.res.FinishReason = "stop"
 		r.res.Err = nil
+	}
+}
+
+// rateLimited reports whether rate limits are why nothing served: at least
+// one target was rate limited (now or recently) and none failed otherwise.
+// Breaker-open and deadline skips do not count against it.
+func (r *run) rateLimited() bool {
+	limited := false
+	for _, a := range r.res.Attempts {
+		switch {
+		case a.Skipped == "rate_limited", a.Err != nil && a.Err.Kind == provider.KindRateLimited:
+			limited = true
+		case a.Skipped != "":
+		case a.Err != nil:
+			return false
+		}
+	}
+	return limited
+}
+
+// adviseClient decides what the client is told about retrying: the soonest
+// time an upstream, a breaker or a rate limit names, else the route's
+// suggestion, capped; and whether its own retry would only add load.
+func (r *run) adviseClient(retryAt time.Time) {
+	var hint time.Duration
+	attempts := 0
+	for _, a := range r.res.Attempts {
+		switch {
+		case a.Skipped == "breaker_open", a.Skipped == "deadline":
+			r.res.NoClientRetry = true
+		case a.Skipped == "":
+			attempts++
+		}
+		if a.Err != nil && a.Err.RetryAfter > 0 && (hint == 0 || a.Err.RetryAfter < hint) {
+			hint = a.Err.RetryAfter
+		}
+	}
+	if !retryAt.IsZero() {
+		if d := retryAt.Sub(r.e.now()); d > 0 && (hint == 0 || d < hint) {
+			hint = d
+		}
+	}
+	if hint == 0 {
+		hint = r.p.RetryAfter
+	}
+	r.res.RetryAfter = min(hint, r.p.RetryAfterMax)
+	if attempts > 1 || (r.res.Err != nil && r.res.Err.Kind == provider.KindTimeout && r.remaining() <= r.p.MinAttempt) {
+		// Retried or fell back already, or the time is spent: a client
+		// retry multiplies calls (the SDKs retry twice by default).
+		r.res.NoClientRetry = true
 	}
 }
 
@@ -476,10 +505,22 @@ func hold(ev *provider.Event) provider.Event {
 	c := *ev
 	if len(ev.ToolCalls) > 0 {
 		c.ToolCalls = append([]chat.ToolCallDelta(nil), ev.ToolCalls...)
+		for i, tc := range c.ToolCalls {
+			if tc.Custom != nil {
+				cc := *tc.Custom
+				c.ToolCalls[i].Custom = &cc
+			}
+		}
+	}
+	if ev.FunctionCall != nil {
+		f := *ev.FunctionCall
+		c.FunctionCall = &f
 	}
 	if ev.Usage != nil {
-		u := *ev.Usage
-		c.Usage = &u
+		c.Usage = copyUsage(ev.Usage)
+	}
+	if ev.Logprobs != nil {
+		c.Logprobs = append([]byte(nil), ev.Logprobs...)
 	}
 	return c
 }
@@ -488,6 +529,29 @@ func hold(ev *provider.Event) provider.Event {
 // client (Message) and, being the gateway's, may go to logs too (Reason).
 func own(kind provider.Kind, who, why string, err error) *provider.Error {
 	return &provider.Error{Kind: kind, Provider: who, Message: why, Reason: why, Err: err}
+}
+
+// asCause returns e as an error, nil when e is: a nil *Error inside an
+// error interface is not nil, and its Error would panic.
+func asCause(e *provider.Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+// copyUsage copies usage and its details, which the provider may reuse.
+func copyUsage(u *chat.Usage) *chat.Usage {
+	c := *u
+	if d := u.PromptTokensDetails; d != nil {
+		dd := *d
+		c.PromptTokensDetails = &dd
+	}
+	if d := u.CompletionTokensDetails; d != nil {
+		dd := *d
+		c.CompletionTokensDetails = &dd
+	}
+	return &c
 }
 
 func clientGone(err error) *provider.Error {

@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/ddb"
+	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/httpapi"
 	"github.com/sluice-llm/sluice/shared/metrics"
@@ -36,11 +37,11 @@ import (
 // Secrets are resolved here, once, at start; a missing one fails naming the
 // field.
 func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*engine.Engine, error) {
-	return build(ctx, c, getenv, nil)
+	return build(ctx, c, getenv, nil, memoryFeatures())
 }
 
-func build(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker) (*engine.Engine, error) {
-	eng, _, err := buildWithBudget(ctx, c, getenv, br)
+func build(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker, fd featureDeps) (*engine.Engine, error) {
+	eng, _, err := buildWithBudget(ctx, c, getenv, br, fd)
 	return eng, err
 }
 
@@ -48,7 +49,7 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 // from upstream streams when server.upstream_buffer_bytes is not set.
 const DefaultUpstreamBufferBytes = 64 << 20
 
-func buildWithBudget(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker) (*engine.Engine, *sse.Budget, error) {
+func buildWithBudget(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker, fd featureDeps) (*engine.Engine, *sse.Budget, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -80,12 +81,16 @@ func buildWithBudget(ctx context.Context, c *config.Config, getenv func(string) 
 			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model,
 				ContextWindow: t.ContextWindow, MaxOutput: t.MaxOutputTokens})
 		}
+		if err := applyFeatures(rt, alias, m, providers); err != nil {
+			return nil, nil, err
+		}
 		routes = append(routes, rt)
 	}
 	o := engine.Options{
 		Direct:   c.Server.DirectRoutes == nil || *c.Server.DirectRoutes,
 		Defaults: Policy(c.Defaults),
 		Budget:   engine.BudgetConfig{Ratio: c.Resilience.RetryBudget.Ratio, Floor: c.Resilience.RetryBudget.Floor},
+		Cache:    fd.cache, Shadows: fd.shadows, OnShadow: fd.onShadow,
 	}
 	if !c.Resilience.Breaker.Disabled {
 		if br == nil {
@@ -119,6 +124,8 @@ func Policy(p config.Policy) engine.Policy {
 		FallbackOnContentFilter: p.FallbackOnContentFilter,
 		LastResortMessage:       p.LastResort.Message,
 		RetryAfter:              p.LastResort.RetryAfter,
+		RetryAfterMax:           p.RetryAfterMax,
+		DropUnsupported:         p.DropUnsupportedParams,
 	}
 }
 
@@ -150,6 +157,7 @@ func newProvider(ctx context.Context, name string, p config.Provider, getenv fun
 		o := simulated.Options{Name: name}
 		if s := p.Simulated; s != nil {
 			o.TTFT, o.TokenGap, o.Tokens, o.ReasoningTokens = s.TTFT, s.TokenGap, s.Tokens, s.ReasoningTokens
+			o.InvalidFirst = s.InvalidFirst
 			if f := s.Fault; f != nil {
 				o.Fault = &simulated.Fault{Mode: f.Mode, Rate: f.Rate, Status: f.Status, RetryAfter: f.RetryAfter, After: f.After}
 			}
@@ -170,8 +178,15 @@ func Logger(c *config.Config) *slog.Logger {
 type Gateway struct {
 	Engine  *engine.Engine
 	Handler *httpapi.Handler
+	// Embeddings serves the embedding aliases (embedding.go).
+	Embeddings *embedding.Engine
 	// State describes where shared state lives, for the start-up log.
 	State string
+	// DynamoDB and Table are the shared state table, when there is one
+	// (other stores of the function, such as tasks, live there too).
+	DynamoDB *dynamodb.Client
+	Table    string
+
 	close []func()
 
 	// Budget bounds what upstream streams buffer, together.
@@ -217,6 +232,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	}
 	var br breaker.Breaker
 	var tenancy *httpapi.Tenancy
+	fd := memoryFeatures()
 	switch backend {
 	case "dynamodb":
 		if table == "" {
@@ -247,21 +263,37 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 			DefaultOutputTokens: c.State.DefaultOutputTokens,
 		}
 		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
+		g.DynamoDB, g.Table = client, table
+		fd = dynamoFeatures(client, table)
 	default:
 		g.State = "memory: per-instance breakers; no API keys required (open mode)"
 	}
-	eng, budget, err := buildWithBudget(ctx, c, getenv, br)
-	if err != nil {
-		return nil, err
-	}
-	g.Budget = budget
 	var rec metrics.Recorder = metrics.Discard
 	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
 	}
+	fd.onShadow = shadowReporter(log, rec)
+	eng, budget, err := buildWithBudget(ctx, c, getenv, br, fd)
+	if err != nil {
+		return nil, err
+	}
+	g.Budget = budget
+	if g.Embeddings, err = buildEmbeddings(c, eng, tenancy); err != nil {
+		return nil, err
+	}
+	// Cache writes and shadow runs finish before breaker state is flushed.
+	g.close = append([]func(){func() {
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Wait(wctx)
+	}}, g.close...)
 	g.Engine = eng
+	var cors *httpapi.CORS
+	if cc := c.Server.CORS; len(cc.AllowOrigins) > 0 {
+		cors = &httpapi.CORS{AllowOrigins: cc.AllowOrigins, AllowHeaders: cc.AllowHeaders, MaxAge: cc.MaxAge}
+	}
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy, BodyTimeout: c.Server.BodyTimeout})
+		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Embeddings: g.Embeddings, BodyTimeout: c.Server.BodyTimeout})
 	return g, nil
 }
 
@@ -275,7 +307,20 @@ func Cost(prices map[string]config.Price) func(string, chat.Usage) float64 {
 		if !ok {
 			return 0
 		}
-		return (float64(u.PromptTokens)*p.Input + float64(u.CompletionTokens)*p.Output) / 1e6
+		// Cache reads and writes are part of the prompt and usually priced
+		// apart: reads at a tenth of input on OpenAI and Anthropic, writes
+		// at 1.25 times on Anthropic.
+		read, written := u.CachedTokens(), u.CacheCreationInputTokens
+		fresh := max(u.PromptTokens-read-written, 0)
+		readPrice, writePrice := p.CacheRead, p.CacheWrite
+		if readPrice == 0 {
+			readPrice = p.Input
+		}
+		if writePrice == 0 {
+			writePrice = p.Input
+		}
+		return (float64(fresh)*p.Input + float64(read)*readPrice + float64(written)*writePrice +
+			float64(u.CompletionTokens)*p.Output) / 1e6
 	}
 }
 
@@ -293,6 +338,6 @@ func Load(ctx context.Context, path, function string) (*Gateway, *config.Config,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	log.Info("sluice "+function+" ready", "config", source, "models", g.Engine.Models(), "state", g.State)
+	log.Info("sluice "+function+" ready", "config", source, "models", g.Engine.Models(), "embedding_models", g.Embeddings.Models(), "state", g.State)
 	return g, cfg, log, nil
 }

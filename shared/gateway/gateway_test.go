@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 
@@ -70,3 +71,30 @@ func TestCost(t *testing.T) {
 		t.Error("unpriced targets must cost nothing")
 	}
 }
+
+// Cached prompt tokens are priced at the cache rates, OpenAI's and
+// Anthropic's reporting alike.
+func TestCostWithPromptCache(t *testing.T) {
+	cost := Cost(map[string]config.Price{
+		"openai/gpt-4o":  {Input: 2.5, Output: 10, CacheRead: 1.25},
+		"anthropic/opus": {Input: 15, Output: 75, CacheRead: 1.5, CacheWrite: 18.75},
+		"plain/m":        {Input: 1, Output: 2},
+	})
+	// OpenAI: 1,000 prompt tokens of which 800 cached.
+	u := chat.Usage{PromptTokens: 1000, CompletionTokens: 100, PromptTokensDetails: &chat.PromptTokensDetails{CachedTokens: 800}}
+	if got, want := cost("openai/gpt-4o", u), (200*2.5+800*1.25+100*10)/1e6; !approxEqual(got, want) {
+		t.Errorf("openai: %g, want %g", got, want)
+	}
+	// Anthropic: 100 fresh, 500 read, 400 written (prompt tokens include all).
+	u = chat.Usage{PromptTokens: 1000, CompletionTokens: 10, CacheReadInputTokens: 500, CacheCreationInputTokens: 400,
+		PromptTokensDetails: &chat.PromptTokensDetails{CachedTokens: 500}}
+	if got, want := cost("anthropic/opus", u), (100*15+500*1.5+400*18.75+10*75)/1e6; !approxEqual(got, want) {
+		t.Errorf("anthropic: %g, want %g", got, want)
+	}
+	// No cache prices: cached tokens cost what input costs.
+	if got, want := cost("plain/m", u), (1000*1+10*2)/1e6; !approxEqual(got, want) {
+		t.Errorf("plain: %g, want %g", got, want)
+	}
+}
+
+func approxEqual(a, b float64) bool { return math.Abs(a-b) < 1e-12 }

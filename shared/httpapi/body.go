@@ -13,7 +13,7 @@ import (
 // body. At 30 s, a 6 MiB body needs about 200 KiB/s.
 const DefaultBodyTimeout = 30 * time.Second
 
-// readBody reads the request body, at most limit bytes, within timeout.
+// readBounded reads the request body, at most limit bytes, within timeout.
 //
 // Locally (net/http) the deadline is set on the connection just before the
 // read and cleared just after: a client that trickles its body, or never
@@ -28,7 +28,7 @@ const DefaultBodyTimeout = 30 * time.Second
 // After a failed read the deadline stays: net/http drains what is left of a
 // small body after the handler returns, and that must not wait forever
 // either.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, *apiError) {
+func readBounded(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, *apiError) {
 	rc := http.NewResponseController(w)
 	deadline := timeout > 0 && canSetDeadline(w) && rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	if r.ContentLength > limit {

@@ -7,13 +7,14 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
 )
 
-// FuzzDecodeRequest feeds arbitrary bodies to the request decoder and
-// validator. Whatever comes in, the answer is a request that keeps the
+// FuzzDecodeRequest feeds arbitrary bodies to the chat request reader,
+// decoder and validator. Whatever comes in, the answer is a request that keeps the
 // validator's promises, or a client error (400, 413) with a message, in
 // OpenAI's error shape; never a panic, and never arithmetic on the
 // request's numbers that goes negative.
@@ -36,7 +37,11 @@ func FuzzDecodeRequest(f *testing.F) {
 	h := New(engine.New([]*engine.Route{route("chat", p)}, []provider.Provider{p}, engine.Options{}), Options{MaxBodyBytes: 1 << 16})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
-		req, aerr := h.decode(httptest.NewRecorder(), r)
+		raw, aerr := h.readBody(httptest.NewRecorder(), r)
+		var req *chat.Request
+		if aerr == nil {
+			req, _, aerr = chatDoor{}.decode(raw)
+		}
 		if aerr != nil {
 			if req != nil || (aerr.status != http.StatusBadRequest && aerr.status != http.StatusRequestEntityTooLarge) ||
 				aerr.message == "" || aerr.typ != "invalid_request_error" {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -13,19 +14,53 @@ import (
 // buffer: the relay path then costs no allocation per chunk, which
 // encoding/json cannot offer.
 type chunkEncoder struct {
-	prefix []byte // {"id":..,"object":..,"created":..,"model":..,"choices":[{"index":0,"delta":{
-	buf    []byte
+	// prefix is {"id":..,"object":..,"created":..,"model":.. and, once the
+	// upstream names them, system_fingerprint and service_tier.
+	prefix      []byte
+	buf         []byte
+	id, model   string
+	created     int64
+	fingerprint string
+	tier        string
+	scratch     []byte
 }
 
 func (c *chunkEncoder) init(id string, created int64, model string) {
+	c.id, c.created, c.model = id, created, model
+	c.build()
+}
+
+func (c *chunkEncoder) build() {
 	p := c.prefix[:0]
 	p = append(p, `{"id":`...)
-	p = appendString(p, id)
+	p = appendString(p, c.id)
 	p = append(p, `,"object":"chat.completion.chunk","created":`...)
-	p = strconv.AppendInt(p, created, 10)
+	p = strconv.AppendInt(p, c.created, 10)
 	p = append(p, `,"model":`...)
-	p = appendString(p, model)
+	p = appendString(p, c.model)
+	if c.fingerprint != "" {
+		p = append(p, `,"system_fingerprint":`...)
+		p = appendString(p, c.fingerprint)
+	}
+	if c.tier != "" {
+		p = append(p, `,"service_tier":`...)
+		p = appendString(p, c.tier)
+	}
 	c.prefix = p
+}
+
+// upstream notes what the upstream says about itself; the comparison costs
+// nothing per chunk when it says the same again.
+func (c *chunkEncoder) upstream(ev *provider.Event) {
+	if (ev.SystemFingerprint != "" && ev.SystemFingerprint != c.fingerprint) || (ev.ServiceTier != "" && ev.ServiceTier != c.tier) {
+		if ev.SystemFingerprint != "" {
+			c.fingerprint = ev.SystemFingerprint
+		}
+		if ev.ServiceTier != "" {
+			c.tier = ev.ServiceTier
+		}
+		c.build()
+	}
 }
 
 // delta encodes one event as an SSE data frame. The role is sent on the
@@ -48,7 +83,7 @@ func (c *chunkEncoder) delta(ev *provider.Event, first bool) []byte {
 	if first {
 		field("role", "assistant")
 	}
-	if ev.Content != "" || (first && ev.Refusal == "" && len(ev.ToolCalls) == 0) {
+	if ev.Content != "" || (first && ev.Refusal == "" && len(ev.ToolCalls) == 0 && ev.FunctionCall == nil) {
 		field("content", ev.Content)
 	}
 	if ev.Reasoning != "" {
@@ -72,22 +107,45 @@ func (c *chunkEncoder) delta(ev *provider.Event, first bool) []byte {
 				b = append(b, `,"id":`...)
 				b = appendString(b, tc.ID)
 			}
-			if tc.Type != "" || tc.ID != "" {
-				b = append(b, `,"type":"function"`...)
+			typ := tc.Type
+			if typ == "" && tc.ID != "" {
+				typ = "function"
 			}
-			b = append(b, `,"function":{`...)
-			if tc.Function.Name != "" {
-				b = append(b, `"name":`...)
-				b = appendString(b, tc.Function.Name)
-				b = append(b, ',')
+			if typ != "" {
+				b = append(b, `,"type":`...)
+				b = appendString(b, typ)
 			}
-			b = append(b, `"arguments":`...)
-			b = appendString(b, tc.Function.Arguments)
-			b = append(b, `}}`...)
+			if tc.Custom != nil {
+				b = append(b, `,"custom":{`...)
+				if tc.Custom.Name != "" {
+					b = append(b, `"name":`...)
+					b = appendString(b, tc.Custom.Name)
+					b = append(b, ',')
+				}
+				b = append(b, `"input":`...)
+				b = appendString(b, tc.Custom.Input)
+				b = append(b, `}}`...)
+				continue
+			}
+			b = append(b, `,"function":`...)
+			b = appendFunction(b, tc.Function.Name, tc.Function.Arguments)
+			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
-	b = append(b, `},"finish_reason":`...)
+	if f := ev.FunctionCall; f != nil {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"function_call":`...)
+		b = appendFunction(b, f.Name, f.Arguments)
+	}
+	b = append(b, '}')
+	if len(ev.Logprobs) > 0 {
+		b = append(b, `,"logprobs":`...)
+		b = c.appendRaw(b, ev.Logprobs)
+	}
+	b = append(b, `,"finish_reason":`...)
 	if ev.FinishReason != "" {
 		b = appendString(b, ev.FinishReason)
 	} else {
@@ -96,6 +154,33 @@ func (c *chunkEncoder) delta(ev *provider.Event, first bool) []byte {
 	b = append(b, "}]}\n\n"...)
 	c.buf = b
 	return b
+}
+
+// appendRaw appends upstream JSON, compacted if it spans lines: a line
+// break inside an SSE data field would end the field.
+func (c *chunkEncoder) appendRaw(b, raw []byte) []byte {
+	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 {
+		return append(b, raw...)
+	}
+	buf := bytes.NewBuffer(c.scratch[:0])
+	if json.Compact(buf, raw) != nil {
+		return append(b, "null"...)
+	}
+	c.scratch = buf.Bytes()
+	return append(b, c.scratch...)
+}
+
+// appendFunction writes {"name":..,"arguments":..}, the name only if set.
+func appendFunction(b []byte, name, args string) []byte {
+	b = append(b, '{')
+	if name != "" {
+		b = append(b, `"name":`...)
+		b = appendString(b, name)
+		b = append(b, ',')
+	}
+	b = append(b, `"arguments":`...)
+	b = appendString(b, args)
+	return append(b, '}')
 }
 
 // usage encodes the final usage-only chunk that stream_options.include_usage

@@ -20,6 +20,9 @@ type apiError struct {
 	param      string
 	message    string
 	retryAfter time.Duration
+	// noRetry tells clients their own retry would only add load; the
+	// OpenAI and Anthropic SDKs honour x-should-retry.
+	noRetry bool
 }
 
 func (e *apiError) body() chat.ErrorResponse {
@@ -43,6 +46,10 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		secs := int((e.retryAfter + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.Itoa(secs))
+		h.Set("Retry-After-Ms", strconv.FormatInt(e.retryAfter.Milliseconds(), 10))
+	}
+	if e.noRetry {
+		h.Set("X-Should-Retry", "false")
 	}
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(e.body())
@@ -52,12 +59,14 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // The status follows the most telling kind: the client learns whether to
 // back off (429), retry later (503/504) or fix the request (400).
 func upstreamError(res *engine.Result) *apiError {
+	if res.Guard != nil && res.Guard.Blocked != nil {
+		return blockedError(res.Guard.Blocked)
+	}
 	err := res.Err
 	if err == nil {
 		return &apiError{status: http.StatusBadGateway, typ: "api_error", message: "no upstream produced a response"}
 	}
 	var parts []string
-	var retry time.Duration
 	for _, a := range res.Attempts {
 		if a.Skipped != "" {
 			parts = append(parts, a.Target+": skipped ("+a.Skipped+")")
@@ -67,14 +76,8 @@ func upstreamError(res *engine.Result) *apiError {
 			continue
 		}
 		parts = append(parts, a.Target+": "+a.Err.Kind.String())
-		if r := a.Err.RetryAfter; r > 0 && (retry == 0 || r < retry) {
-			retry = r
-		}
 	}
-	if retry == 0 {
-		retry = res.RetryAfter
-	}
-	e := &apiError{retryAfter: retry}
+	e := &apiError{retryAfter: res.RetryAfter, noRetry: res.NoClientRetry}
 	summary := "all targets failed (" + strings.Join(parts, "; ") + ")"
 	switch err.Kind {
 	case provider.KindRateLimited:
@@ -84,13 +87,14 @@ func upstreamError(res *engine.Result) *apiError {
 		e.status, e.typ, e.code = http.StatusGatewayTimeout, "api_error", "upstream_timeout"
 		e.message = "upstream timed out: " + summary
 	case provider.KindContextTooLong:
-		e.status, e.typ, e.code = http.StatusBadRequest, "invalid_request_error", "context_length_exceeded"
+		e.status, e.typ, e.code, e.param = http.StatusBadRequest, "invalid_request_error", "context_length_exceeded", err.Param
 		e.message = err.Message
 	case provider.KindContentFiltered:
-		e.status, e.typ, e.code = http.StatusBadRequest, "invalid_request_error", "content_filter"
+		e.status, e.typ, e.code, e.param = http.StatusBadRequest, "invalid_request_error", "content_filter", err.Param
 		e.message = err.Message
 	case provider.KindBadRequest:
-		e.status, e.typ = http.StatusBadRequest, "invalid_request_error"
+		// The upstream's own code and param tell the client what to fix.
+		e.status, e.typ, e.code, e.param = http.StatusBadRequest, "invalid_request_error", err.Code, err.Param
 		e.message = err.Provider + " rejected the request: " + err.Message
 	case provider.KindCanceled:
 		e.status, e.typ = 499, "api_error" // nginx's "client closed request"; no one reads it

@@ -5,22 +5,20 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/metrics"
-	"github.com/sluice-llm/sluice/shared/quota"
-	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
 // DefaultMaxBodyBytes matches the 6 MB request payload limit of Lambda.
@@ -37,6 +35,10 @@ type Options struct {
 	Cost func(target string, u chat.Usage) float64
 	// Tenancy enables API keys and quotas; nil leaves the gateway open.
 	Tenancy *Tenancy
+	// CORS allows browser clients from other origins; nil allows none.
+	CORS *CORS
+	// Embeddings serves /v1/embeddings (embeddings.go); nil serves none.
+	Embeddings *embedding.Engine
 	// BodyTimeout bounds the time a client takes to send its body (local
 	// serving; on Lambda the body comes whole). 0 means DefaultBodyTimeout.
 	BodyTimeout time.Duration
@@ -51,6 +53,8 @@ type Handler struct {
 	metrics metrics.Recorder
 	cost    func(string, chat.Usage) float64
 	tenancy *Tenancy
+	corsCfg *CORS
+	embed   *embedding.Engine
 	now     func() time.Time
 }
 
@@ -71,7 +75,11 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Tenancy == nil {
 		o.Tenancy = &Tenancy{}
 	}
-	return &Handler{engine: e, maxBody: o.MaxBodyBytes, reading: o.BodyTimeout, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy, now: time.Now}
+	if o.Embeddings == nil {
+		o.Embeddings = embedding.New(nil, embedding.Options{Core: e})
+	}
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, reading: o.BodyTimeout, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
+		corsCfg: o.CORS, embed: o.Embeddings, now: time.Now}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -81,17 +89,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path = strings.TrimPrefix(path, "/v1")
 	switch {
 	case path == "/chat/completions":
-		if !allow(w, r, http.MethodPost) {
+		if !h.allow(w, r, http.MethodPost) {
 			return
 		}
-		h.chatCompletions(w, r)
+		h.serve(w, r, chatDoor{})
+	case path == "/embeddings":
+		if !h.allow(w, r, http.MethodPost) {
+			return
+		}
+		h.embeddings(w, r)
 	case path == "/models":
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		h.models(w)
 	case strings.HasPrefix(path, "/models/"):
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
+		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
 		h.model(w, strings.TrimPrefix(path, "/models/"))
@@ -104,7 +117,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if h.cors(w, r, methods) {
+		return false // a preflight, answered
+	}
 	for _, m := range methods {
 		if r.Method == m {
 			return true
@@ -118,7 +134,9 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 
 func (h *Handler) models(w http.ResponseWriter) {
 	list := chat.ModelList{Object: "list", Data: []chat.Model{}}
-	for _, name := range h.engine.Models() {
+	names := append(h.engine.Models(), h.embed.Models()...)
+	sort.Strings(names) // chat and embedding aliases share one namespace
+	for _, name := range names {
 		list.Data = append(list.Data, chat.Model{ID: name, Object: "model", OwnedBy: "sluice"})
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -127,6 +145,11 @@ func (h *Handler) models(w http.ResponseWriter) {
 
 func (h *Handler) model(w http.ResponseWriter, id string) {
 	if _, ok := h.engine.Route(id); !ok {
+		if _, ok := h.embed.Route(id); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(chat.Model{ID: id, Object: "model", OwnedBy: "sluice"})
+			return
+		}
 		writeError(w, modelNotFound(id))
 		return
 	}
@@ -147,97 +170,34 @@ type requestLog struct {
 	route  string
 	stream bool
 	status int
-	req    *chat.Request // for scrubbing error details, never logged itself
+	quota  bool // refused by the tenant's quota
+	// features: the route uses optional features (policies.go).
+	features bool
+	req      *chat.Request // for scrubbing error details, never logged itself
 }
 
-func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
-	start := h.now()
-	id := "chatcmpl-" + rand.Text()
-	w.Header().Set("X-Request-Id", id)
-	rl := requestLog{id: id}
-	var sink responseSink
-	defer func() {
-		// lambdaurl does not recover panics, and one would kill the instance
-		// with every stream on it; end this request cleanly instead.
-		if v := recover(); v != nil {
-			h.log.Error("panic serving request", "request_id", id, "panic", panicText(v), "stack", string(debug.Stack()))
-			if sink != nil && sink.committed() {
-				sink.fail(&apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
-					message: "internal error while streaming; the response is incomplete"})
-			} else {
-				writeError(w, &apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error", message: "internal error"})
-			}
-		}
-	}()
-
-	var tnt *tenant.Tenant
-	if h.tenancy.Auth != nil {
-		// Before reading the body: an unknown caller costs no parsing.
-		var aerr *apiError
-		if tnt, aerr = h.authenticate(r); aerr != nil {
-			rl.status = aerr.status
-			writeError(w, aerr)
-			h.logRequest(rl, start, nil)
-			return
-		}
-		rl.tenant = tnt.ID
-	}
-	req, aerr := h.decode(w, r)
-	if aerr != nil {
-		rl.status = aerr.status
-		writeError(w, aerr)
-		h.logRequest(rl, start, nil)
-		return
-	}
-	rl.model, rl.stream, rl.req = req.Model, req.Stream, req
-	rt, ok := h.engine.Route(req.Model)
-	if ok {
-		rl.route = rt.Name
-	}
-	if !ok {
-		rl.status = http.StatusNotFound
-		writeError(w, modelNotFound(req.Model))
-		h.logRequest(rl, start, nil)
-		return
-	}
-	var lease *quota.Lease
-	if tnt != nil {
-		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {
-			rl.status = aerr.status
-			writeError(w, aerr)
-			h.logRequest(rl, start, nil)
-			return
-		}
-	}
-	created := start.Unix()
-	if req.Stream {
-		sink = newStreamSink(w, id, created, req.IncludeUsage())
-	} else {
-		sink = newBufferSink(id, created)
-	}
-	res := h.engine.Run(r.Context(), rt, req, sink)
-	rl.status = sink.finish(w, &res)
-	h.settle(lease, req, &res, sink.sent())
-	h.logRequest(rl, start, &res)
-}
-
-// decode reads, bounds and validates the request body.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*chat.Request, *apiError) {
-	body, aerr := readBody(w, r, h.maxBody, h.reading)
+// readBody reads and bounds the request body, in size and in time (body.go).
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	body, aerr := readBounded(w, r, h.maxBody, h.reading)
 	if aerr != nil {
 		return nil, aerr
 	}
 	if len(body) == 0 {
 		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
 	}
+	return body, nil
+}
+
+// decode reads and validates a chat completions request.
+func (chatDoor) decode(body []byte) (*chat.Request, any, *apiError) {
 	var req chat.Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
+	if err := chat.DecodeRequest(body, &req); err != nil {
+		return nil, nil, badRequest("", "The request body is not valid JSON: "+jsonErrorText(err))
 	}
 	if aerr := validate(&req); aerr != nil {
-		return nil, aerr
+		return nil, nil, aerr
 	}
-	return &req, nil
+	return &req, nil, nil
 }
 
 func jsonErrorText(err error) string {
@@ -252,7 +212,7 @@ func jsonErrorText(err error) string {
 	return err.Error()
 }
 
-var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true}
+var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
 
 func validate(req *chat.Request) *apiError {
 	if req.Model == "" {
@@ -264,24 +224,20 @@ func validate(req *chat.Request) *apiError {
 	for i, m := range req.Messages {
 		p := fmt.Sprintf("messages[%d]", i)
 		if !roles[m.Role] {
-			return badRequest(p+".role", fmt.Sprintf("Invalid value %q for %s.role: expected one of system, developer, user, assistant, tool.", m.Role, p))
+			return badRequest(p+".role", fmt.Sprintf("Invalid value %q for %s.role: expected one of system, developer, user, assistant, tool, function.", m.Role, p))
 		}
 		if m.Role == "tool" && m.ToolCallID == "" {
 			return badRequest(p+".tool_call_id", fmt.Sprintf("Missing required parameter: '%s.tool_call_id'.", p))
 		}
-		if m.Content.Null && !(m.Role == "assistant" && len(m.ToolCalls) > 0) {
+		if m.Role == "function" && m.Name == "" {
+			return badRequest(p+".name", fmt.Sprintf("Missing required parameter: '%s.name' (the function whose result this is).", p))
+		}
+		if m.Content.Null && !(m.Role == "assistant" && (len(m.ToolCalls) > 0 || !m.Extra.IsNull("function_call") || m.Refusal != "")) {
 			return badRequest(p+".content", fmt.Sprintf("Invalid value for %s.content: only assistant messages with tool_calls may have null content.", p))
 		}
 		for j, part := range m.Content.Parts {
-			pp := fmt.Sprintf("%s.content[%d]", p, j)
-			switch part.Type {
-			case "text":
-			case "image_url":
-				if part.ImageURL == nil || part.ImageURL.URL == "" {
-					return badRequest(pp+".image_url", fmt.Sprintf("Missing required parameter: '%s.image_url.url'.", pp))
-				}
-			default:
-				return badRequest(pp+".type", fmt.Sprintf("Invalid content part type %q in %s: expected text or image_url.", part.Type, pp))
+			if aerr := validatePart(fmt.Sprintf("%s.content[%d]", p, j), &part); aerr != nil {
+				return aerr
 			}
 		}
 	}
@@ -298,9 +254,23 @@ func validate(req *chat.Request) *apiError {
 		return badRequest("stop", "stop may hold at most 4 sequences.")
 	}
 	for i, t := range req.Tools {
-		if t.Type != "function" || t.Function.Name == "" {
-			return badRequest(fmt.Sprintf("tools[%d]", i), fmt.Sprintf("tools[%d] must be a function with a name.", i))
+		at := fmt.Sprintf("tools[%d]", i)
+		switch t.Type {
+		case "function":
+			if t.Function.Name == "" {
+				return badRequest(at+".function.name", fmt.Sprintf("Missing required parameter: '%s.function.name'.", at))
+			}
+		case "custom":
+			var c struct {
+				Name string `json:"name"`
+			}
+			if json.Unmarshal(t.Custom, &c) != nil || c.Name == "" {
+				return badRequest(at+".custom.name", fmt.Sprintf("Missing required parameter: '%s.custom.name'.", at))
+			}
+		case "":
+			return badRequest(at+".type", fmt.Sprintf("Missing required parameter: '%s.type'.", at))
 		}
+		// Other tool types pass through: the upstream knows its own.
 	}
 	if req.StreamOptions != nil && !req.Stream {
 		return badRequest("stream_options", "stream_options is only allowed when stream is true.")
@@ -308,11 +278,40 @@ func validate(req *chat.Request) *apiError {
 	return nil
 }
 
+// validatePart checks the content part types sluice reads; parts of other
+// types pass through to OpenAI-compatible upstreams, which know their own
+// (vLLM's video_url, say), and other adapters refuse them by name.
+func validatePart(at string, part *chat.Part) *apiError {
+	switch part.Type {
+	case "":
+		return badRequest(at+".type", fmt.Sprintf("Missing required parameter: '%s.type'.", at))
+	case "image_url":
+		if part.ImageURL == nil || part.ImageURL.URL == "" {
+			return badRequest(at+".image_url", fmt.Sprintf("Missing required parameter: '%s.image_url.url'.", at))
+		}
+	case "input_audio":
+		if part.InputAudio == nil || part.InputAudio.Data == "" || part.InputAudio.Format == "" {
+			return badRequest(at+".input_audio", fmt.Sprintf("Missing required parameter: '%s.input_audio' needs data and format.", at))
+		}
+	case "file":
+		if part.File == nil || (part.File.FileID == "" && part.File.FileData == "") {
+			return badRequest(at+".file", fmt.Sprintf("Missing required parameter: '%s.file' needs file_id or file_data.", at))
+		}
+	}
+	return nil
+}
+
 // logRequest writes the request's one log line and metrics record. Prompt
 // and completion text never appear in either.
 func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result) {
-	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start)}
+	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start),
+		QuotaRejected: rl.quota}
 	if res != nil {
+		for _, a := range res.Attempts {
+			if a.Skipped == "breaker_open" {
+				m.BreakerOpen++
+			}
+		}
 		m.Attempts, m.UpstreamCalls, m.Retries, m.Fallbacks, m.Hedges = res.Counts()
 		if res.Served.Provider != nil {
 			m.Provider, m.Model = res.Served.Provider.Name(), res.Served.Model
@@ -324,6 +323,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		}
 		if res.Err != nil {
 			m.ErrorKind, m.MidStreamError = res.Err.Kind.String(), res.Committed
+		}
+		if rl.features {
+			featureMetrics(&m, res)
 		}
 	} else if rl.status >= 400 {
 		m.ErrorKind = "bad_request"
@@ -352,7 +354,8 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 			slog.Float64("cost_usd", m.CostUSD), slog.String("finish_reason", res.FinishReason),
 		)
 		if res.Err != nil {
-			attrs = append(attrs, slog.String("error_kind", m.ErrorKind), slog.String("error", res.Err.LogString()),
+			// Error() is the log-safe form (provider.Error.LogString).
+			attrs = append(attrs, slog.String("error_kind", m.ErrorKind), slog.String("error", res.Err.Error()),
 				slog.Bool("mid_stream", res.Committed))
 			if h.log.Enabled(context.Background(), slog.LevelDebug) {
 				if d := errorDetail(res.Err.Message, rl.req); d != "" {
@@ -362,6 +365,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		}
 		if res.Stitched {
 			attrs = append(attrs, slog.String("served_by", strings.Join(res.ServedBy, ",")))
+		}
+		if rl.features {
+			attrs = featureAttrs(attrs, res)
 		}
 	}
 	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)

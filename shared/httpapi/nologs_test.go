@@ -249,16 +249,18 @@ defaults:
 	validation := []string{
 		`{"model":"openai/x","messages":[{"role":"` + marker + `","content":"hi"}]}`,
 		`{"model":"openai/x","messages":[{"role":"user","content":"` + marker + `"}],"n":2}`,
-		`{"model":"openai/x","messages":[{"role":"user","content":[{"type":"` + marker + `"}]}]}`,
+		`{"model":"openai/x","messages":[{"role":"user","content":[{"type":"text","text":"` + marker + `"},{"type":"image_url","image_url":{"url":""}}]}]}`,
 		`{"model":"openai/x","messages":[{"role":"user","content":"` + marker + `"}],"temperature":9}`,
-		`{"model":"openai/x","messages":[{"role":"user","content":"` + marker + `"}],"tools":[{"type":"` + marker + `"}]}`,
+		`{"model":"openai/x","messages":[{"role":"user","content":"` + marker + `"}],"tools":[{"type":"function","function":{"description":"` + marker + `"}}]}`,
+		`{"model":"openai/x","messages":[{"role":"user","content":"` + marker + `"}],"max_tokens":0}`,
+		`{"model":"openai/x","messages":[{"role":"user","content":"` + marker + `"}],"stream_options":{"include_usage":true}}`,
 		`{"model":"openai/x","messages":[{"role":"user","content":"` + marker + `"`,
 		`{"model":"no-such-model","messages":[{"role":"user","content":"` + marker + `"}]}`,
 		`{"model":"openai/x","messages":[{"role":"user","content":{"` + marker + `":1}}]}`,
 	}
 	for _, body := range validation {
 		if status, out := call(body); status < 400 || status >= 500 {
-			t.Errorf("validation case: %d %s", status, out)
+			t.Errorf("validation case %s: %d %s", body, status, out)
 		}
 	}
 

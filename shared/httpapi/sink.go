@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-llm/sluice/shared/answer"
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/provider"
@@ -70,15 +71,13 @@ func (s *streamSink) Event(ev *provider.Event) error {
 	if ev.FinishReason != "" {
 		s.finished = true
 	}
+	s.enc.upstream(ev)
 	if !ev.Visible() && ev.Reasoning == "" && ev.FinishReason == "" {
 		return nil // role-only, empty or usage-only: usage goes out at the end
 	}
 	b := s.enc.delta(ev, s.first)
 	s.first = false
-	s.bytes += len(ev.Content) + len(ev.Reasoning) + len(ev.Refusal)
-	for _, tc := range ev.ToolCalls {
-		s.bytes += len(tc.Function.Name) + len(tc.Function.Arguments)
-	}
+	s.bytes += eventBytes(ev)
 	_, err := s.w.Write(b)
 	return err
 }
@@ -142,16 +141,46 @@ func (s *streamSink) fail(e *apiError) {
 	_ = s.write(sse.AppendData(nil, b))
 }
 
+// eventBytes is the generated text an event carries, for estimating usage
+// a provider did not report.
+func eventBytes(ev *provider.Event) int {
+	n := len(ev.Content) + len(ev.Reasoning) + len(ev.Refusal)
+	for _, tc := range ev.ToolCalls {
+		n += len(tc.Function.Name) + len(tc.Function.Arguments)
+		if tc.Custom != nil {
+			n += len(tc.Custom.Name) + len(tc.Custom.Input)
+		}
+	}
+	if f := ev.FunctionCall; f != nil {
+		n += len(f.Name) + len(f.Arguments)
+	}
+	return n
+}
+
 // bufferSink assembles a non-streamed chat.completion.
 type bufferSink struct {
-	id      string
-	created int64
-	target  engine.Target
-	model   string
-	content strings.Builder
-	reason  strings.Builder
-	refusal strings.Builder
-	tools   []chat.ToolCall
+	id       string
+	created  int64
+	target   engine.Target
+	model    string
+	answer   answer.Builder
+	logprobs *logprobs
+}
+
+// logprobs gathers the per-chunk logprobs of a stream into the one object a
+// non-streamed response carries.
+type logprobs struct {
+	Content []json.RawMessage `json:"content"`
+	Refusal []json.RawMessage `json:"refusal"`
+}
+
+func (l *logprobs) add(raw json.RawMessage) {
+	var part logprobs
+	if json.Unmarshal(raw, &part) != nil {
+		return
+	}
+	l.Content = append(l.Content, part.Content...)
+	l.Refusal = append(l.Refusal, part.Refusal...)
 }
 
 func newBufferSink(id string, created int64) *bufferSink {
@@ -167,19 +196,12 @@ func (b *bufferSink) Commit(t engine.Target, upstreamModel string) error {
 }
 
 func (b *bufferSink) Event(ev *provider.Event) error {
-	b.content.WriteString(ev.Content)
-	b.reason.WriteString(ev.Reasoning)
-	b.refusal.WriteString(ev.Refusal)
-	for _, tc := range ev.ToolCalls {
-		for len(b.tools) <= tc.Index {
-			b.tools = append(b.tools, chat.ToolCall{Type: "function"})
+	b.answer.Add(ev)
+	if len(ev.Logprobs) > 0 {
+		if b.logprobs == nil {
+			b.logprobs = &logprobs{}
 		}
-		t := &b.tools[tc.Index]
-		if tc.ID != "" {
-			t.ID = tc.ID
-		}
-		t.Function.Name += tc.Function.Name
-		t.Function.Arguments += tc.Function.Arguments
+		b.logprobs.add(ev.Logprobs)
 	}
 	return nil
 }
@@ -199,20 +221,29 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 		writeError(w, e)
 		return e.status
 	}
-	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: b.reason.String(), ToolCalls: b.tools}
-	if c := b.content.String(); c != "" || len(b.tools) == 0 {
-		msg.Content = &c
+	a := b.answer.Answer()
+	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: a.Reasoning, ToolCalls: a.ToolCalls, FunctionCall: a.FunctionCall}
+	if a.Refusal != "" {
+		msg.Refusal = &a.Refusal
 	}
-	if r := b.refusal.String(); r != "" {
-		msg.Refusal = &r
+	// content is null, as OpenAI sends it, when the answer is only calls or
+	// a refusal.
+	if a.Content != "" || (len(a.ToolCalls) == 0 && a.FunctionCall == nil && a.Refusal == "") {
+		msg.Content = &a.Content
 	}
 	fr := res.FinishReason
 	if fr == "" {
 		fr = "stop"
 	}
 	usage := res.Usage
+	choice := chat.Choice{Message: msg, FinishReason: fr, Logprobs: json.RawMessage("null")}
+	if b.logprobs != nil {
+		if lp, err := json.Marshal(b.logprobs); err == nil {
+			choice.Logprobs = lp
+		}
+	}
 	resp := chat.Response{ID: b.id, Object: "chat.completion", Created: b.created, Model: b.model,
-		Choices: []chat.Choice{{Message: msg, FinishReason: fr}}, Usage: &usage}
+		SystemFingerprint: a.SystemFingerprint, ServiceTier: a.ServiceTier, Choices: []chat.Choice{choice}, Usage: &usage}
 	setServedHeaders(w.Header(), b.target, b.model)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -222,10 +253,4 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 
 func (b *bufferSink) fail(e *apiError) {}
 
-func (b *bufferSink) sent() int {
-	n := b.content.Len() + b.reason.Len() + b.refusal.Len()
-	for _, t := range b.tools {
-		n += len(t.Function.Name) + len(t.Function.Arguments)
-	}
-	return n
-}
+func (b *bufferSink) sent() int { return b.answer.Len() }

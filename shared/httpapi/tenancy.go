@@ -32,9 +32,10 @@ type Tenancy struct {
 
 const defaultOutputReservation = 1024
 
-// authenticate maps the authenticator's verdict to OpenAI's error shapes.
-func (h *Handler) authenticate(r *http.Request) (*tenant.Tenant, *apiError) {
-	t, err := h.tenancy.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+// authenticate maps the authenticator's verdict for an Authorization
+// header value to an API error.
+func (h *Handler) authenticate(ctx context.Context, authorization string) (*tenant.Tenant, *apiError) {
+	t, err := h.tenancy.Auth.Authenticate(ctx, authorization)
 	switch {
 	case err == nil:
 		return t, nil
@@ -76,6 +77,19 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 	if h.cost != nil && len(rt.Targets) > 0 {
 		amt.CostMicros = sat.Int64(h.cost(rt.Targets[0].String(), u) * 1e6)
 	}
+	lease, aerr := h.reserveAmounts(ctx, t, amt)
+	if aerr != nil && aerr.code == "exceeds_tenant_limit" {
+		aerr.param = "max_tokens"
+		aerr.message += fmt.Sprintf(" A request reserves its estimated prompt (%d tokens) plus its output limit (%d tokens); lower max_tokens.", prompt, out)
+	}
+	return lease, aerr
+}
+
+// reserveAmounts books amt against every quota window of the tenant.
+func (h *Handler) reserveAmounts(ctx context.Context, t *tenant.Tenant, amt quota.Amounts) (*quota.Lease, *apiError) {
+	if h.tenancy.Quota == nil || t.Limits.Unlimited() {
+		return nil, nil
+	}
 	lease, err := h.tenancy.Quota.Reserve(ctx, t.ID, t.Limits, t.Location(), amt, h.now())
 	var ex *quota.ExceededError
 	var tl *quota.TooLargeError
@@ -84,9 +98,8 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 		return lease, nil
 	case errors.As(err, &tl):
 		// Waiting would not help, so not a 429: the request must change.
-		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "exceeds_tenant_limit", param: "max_tokens",
-			message: fmt.Sprintf("This request can never fit the tenant's quota: %s. A request reserves its estimated prompt (%d tokens) plus its output limit (%d tokens); lower max_tokens.",
-				tl.Error(), prompt, out)}
+		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "exceeds_tenant_limit",
+			message: "This request can never fit the tenant's quota: " + tl.Error() + "."}
 	case errors.As(err, &ex):
 		e := &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "rate_limit_exceeded",
 			message: ex.Error(), retryAfter: ex.RetryAfter(h.now())}
@@ -113,7 +126,11 @@ func (h *Handler) settle(lease *quota.Lease, req *chat.Request, res *engine.Resu
 	defer cancel()
 	_, calls, _, _, _ := res.Counts()
 	var err error
-	if calls == 0 && !res.Committed {
+	if res.Cache == engine.CacheHit {
+		// A hit is a request but no upstream tokens: it costs its place in
+		// the per-minute request limit and nothing else.
+		err = h.tenancy.Quota.Settle(ctx, lease, quota.Amounts{Requests: 1})
+	} else if calls == 0 && !res.Committed {
 		err = h.tenancy.Quota.Release(ctx, lease)
 	} else {
 		u := res.Usage

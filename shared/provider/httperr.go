@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -117,11 +118,15 @@ func scalarText(raw json.RawMessage) string {
 }
 
 // NewStreamRequest builds the POST that starts a streamed completion: the
-// body as JSON, asking for Server-Sent Events.
+// body as JSON (encoded already when it is a []byte), asking for
+// Server-Sent Events.
 func NewStreamRequest(ctx context.Context, provider, url string, body any) (*http.Request, *Error) {
-	buf, err := json.Marshal(body)
-	if err != nil {
-		return nil, &Error{Kind: KindBadRequest, Provider: provider, Err: fmt.Errorf("encode request: %w", err)}
+	buf, ok := body.([]byte)
+	if !ok {
+		var err error
+		if buf, err = json.Marshal(body); err != nil {
+			return nil, &Error{Kind: KindBadRequest, Provider: provider, Err: fmt.Errorf("encode request: %w", err)}
+		}
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
 	if err != nil {
@@ -146,5 +151,25 @@ func SendStream(client *http.Client, provider string, hr *http.Request, headers 
 	if resp.StatusCode/100 != 2 {
 		return nil, FromHTTPResponse(provider, resp)
 	}
+	if err := notAStream(provider, resp); err != nil {
+		return nil, err
+	}
 	return resp.Body, nil
+}
+
+// notAStream catches a 2xx answer that is plainly not an event stream: a
+// proxy's or portal's HTML page, or a server that ignored stream:true and
+// answered JSON. Read as SSE it would look like a stream cut before its
+// end, an outage (503); it is the upstream speaking garbage (502). Servers
+// that label a real stream text/plain, or not at all, are let through.
+func notAStream(provider string, resp *http.Response) *Error {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch mt {
+	case "text/html", "application/xhtml+xml", "application/json", "application/xml", "text/xml":
+	default:
+		return nil
+	}
+	resp.Body.Close()
+	return &Error{Kind: KindProtocol, Provider: provider, Status: resp.StatusCode,
+		Message: fmt.Sprintf("upstream answered %d with %s, not an event stream", resp.StatusCode, mt)}
 }

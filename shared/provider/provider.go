@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/sluice-llm/sluice/shared/chat"
 )
@@ -25,6 +26,10 @@ type Request struct {
 	Model string
 	// Chat is the client's request; adapters must not modify it.
 	Chat *chat.Request
+	// DropUnsupported lets an adapter leave out request fields its API
+	// cannot express instead of refusing the request (LiteLLM's
+	// drop_params), per route.
+	DropUnsupported bool
 }
 
 // Stream yields the events of one completion.
@@ -54,20 +59,31 @@ type Continuer interface {
 // Event is one increment of a completion, already translated to the OpenAI
 // shape. Any field may be empty.
 type Event struct {
-	Content      string
-	Reasoning    string
-	Refusal      string
-	ToolCalls    []chat.ToolCallDelta
+	Content   string
+	Reasoning string
+	Refusal   string
+	// ToolCalls are fragments: a call's id, type and name come once, in its
+	// first fragment; arguments may follow over many events, interleaved
+	// with other calls'.
+	ToolCalls []chat.ToolCallDelta
+	// FunctionCall is a legacy function_call fragment (clients that send
+	// functions instead of tools).
+	FunctionCall *chat.FunctionCallDelta
 	FinishReason string
 	Usage        *chat.Usage
-	// Model is the model the upstream says served the request, when it says.
-	Model string
+	// Logprobs is the choice's logprobs object for this increment, raw.
+	Logprobs json.RawMessage
+	// Model, SystemFingerprint and ServiceTier are what the upstream says
+	// served the request, when it says.
+	Model             string
+	SystemFingerprint string
+	ServiceTier       string
 }
 
 // Visible reports whether the event carries something a user sees: content,
 // a refusal or a tool call. Role-only, empty and reasoning deltas do not.
 func (e *Event) Visible() bool {
-	return e.Content != "" || e.Refusal != "" || len(e.ToolCalls) > 0
+	return e.Content != "" || e.Refusal != "" || len(e.ToolCalls) > 0 || e.FunctionCall != nil
 }
 
 // Reset clears the event for reuse, keeping the tool call slice's capacity.

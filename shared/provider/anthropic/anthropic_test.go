@@ -205,7 +205,8 @@ data: {"type":"content_block_start","index":1,"content_block":{"type":"text","te
 	// Finish and usage arrive together, with the cache tokens in the prompt.
 	final := func(reason string, output int) provider.Event {
 		return provider.Event{FinishReason: reason, Usage: &chat.Usage{PromptTokens: 38, CompletionTokens: output,
-			TotalTokens: 38 + output, PromptTokensDetails: &chat.PromptTokensDetails{CachedTokens: 10}}}
+			TotalTokens: 38 + output, PromptTokensDetails: &chat.PromptTokensDetails{CachedTokens: 10},
+			CacheReadInputTokens: 10, CacheCreationInputTokens: 3}}
 	}
 	const model = "claude-sonnet-4-5-20250929"
 	cases := []struct {
@@ -375,7 +376,7 @@ func TestRequestTranslation(t *testing.T) {
 						{"type":"tool_use","id":"toolu_2","name":"now","input":{}}]},
 					{"role":"user","content":[
 						{"type":"tool_result","tool_use_id":"toolu_1","content":"18C, sunny"},
-						{"type":"tool_result","tool_use_id":"toolu_2","content":"12:00"},
+						{"type":"tool_result","tool_use_id":"toolu_2","content":[{"type":"text","text":"12:00"}]},
 						{"type":"text","text":"Thanks. Summarize."}]}],
 				"tools":[
 					{"name":"get_weather","description":"Weather by city","input_schema":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}},
@@ -740,7 +741,7 @@ type replay struct{ *strings.Reader }
 func (replay) Close() error { return nil }
 
 func newTestStream(rc io.ReadCloser) *stream {
-	return newStream(context.Background(), "anthropic", rc)
+	return newStream(context.Background(), "anthropic", rc, &plan{})
 }
 
 func BenchmarkRecv(b *testing.B) {

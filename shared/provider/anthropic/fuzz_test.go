@@ -29,6 +29,8 @@ func FuzzStreamEvents(f *testing.F) {
 		"message_delta", []byte(`{"type":"message_delta","usage":{"output_tokens":-5,"input_tokens":9223372036854775807}}`), true)
 	f.Add("content_block_delta", []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}} {"x":1}`),
 		"content_block_delta", []byte("{\"delta\":{\"text\":\"\\ud800\"}}\n"), false)
+	f.Add("content_block_start", []byte(`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"json_answer","input":{}}}`),
+		"content_block_delta", []byte(`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":1}"}}`), true)
 	f.Fuzz(func(t *testing.T, type1 string, data1 []byte, type2 string, data2 []byte, stop bool) {
 		var body []byte
 		body = append(body, evMessageStart...)
@@ -38,7 +40,13 @@ func FuzzStreamEvents(f *testing.F) {
 		if stop {
 			body = append(body, evMessageStop...)
 		}
-		s := newStream(context.Background(), "anthropic", io.NopCloser(strings.NewReader(string(body))))
+		// A response_format request makes the decoder unwrap a tool's input
+		// into content; fuzz both ways through the same inputs.
+		pl := &plan{}
+		if len(data1)%2 == 1 {
+			pl.jsonTool = "json_answer"
+		}
+		s := newStream(context.Background(), "anthropic", io.NopCloser(strings.NewReader(string(body))), pl)
 		defer s.Close()
 		var end error
 		for i := 0; ; i++ {

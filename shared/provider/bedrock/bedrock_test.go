@@ -403,7 +403,7 @@ func TestToolChoice(t *testing.T) {
 		{`"none"`, `-`},
 	}
 	for _, tc := range cases {
-		in, err := p.buildInput(&provider.Request{Model: "m", Chat: &chat.Request{
+		in, _, err := p.buildInput(&provider.Request{Model: "m", Chat: &chat.Request{
 			Messages:   []chat.Message{{Role: "user", Content: chat.TextContent("hi")}},
 			Tools:      tools,
 			ToolChoice: json.RawMessage(tc.choice),

@@ -429,3 +429,103 @@ func TestEOFWithoutDone(t *testing.T) {
 		t.Errorf("unfinished stream without [DONE]: %v", err)
 	}
 }
+
+// A stream that delivered its finish reason and usage is whole even when
+// the upstream (or a proxy) then holds the connection open without [DONE].
+func TestFinishAndUsageEndTheStream(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	p := fake(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, `data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`+"\n\n")
+		w.(http.Flusher).Flush()
+		select { // hold the connection
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	s, err := p.Stream(context.Background(), req("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var c collected
+	go func() {
+		defer close(done)
+		c, err = collect(t, s)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+		t.Fatal("Recv waited for [DONE] after finish reason and usage")
+	}
+	if err != nil || c.content != "a" || c.usage == nil || c.usage.TotalTokens != 2 {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+}
+
+// A 200 that is an HTML page (a proxy's or captive portal's) is the upstream
+// speaking garbage, not an outage.
+func TestHTMLPageIsProtocolError(t *testing.T) {
+	for _, ct := range []string{"text/html; charset=utf-8", "application/json"} {
+		p := fake(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			io.WriteString(w, "<html><body>Please sign in</body></html>")
+		})
+		_, err := p.Stream(context.Background(), req("x"))
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Kind != provider.KindProtocol || pe.Status != 200 {
+			t.Errorf("%s: %v", ct, err)
+		}
+	}
+}
+
+// Each fragment of a streamed tool call carries only what is new: the id and
+// name come once. (The decoder once reused its tool call slice between
+// chunks and every fragment repeated them.)
+func TestToolCallFragmentsDoNotRepeat(t *testing.T) {
+	p := fake(t, sseBody(toolStream))
+	s, err := p.Stream(context.Background(), req("weather?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := collect(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range c.tools[1:] {
+		if tc.ID != "" || tc.Type != "" || tc.Function.Name != "" {
+			t.Errorf("fragment %d repeats the call: %+v", i+1, tc)
+		}
+	}
+}
+
+// Members sluice does not model reach the upstream unchanged.
+func TestUnmodelledFieldsPassThrough(t *testing.T) {
+	var body map[string]json.RawMessage
+	p := fake(t, func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&body)
+		sseBody(openaiStream)(w, r)
+	})
+	var cr chat.Request
+	if err := json.Unmarshal([]byte(`{"model":"alias","messages":[{"role":"user","content":"hi","cache_control":{"type":"ephemeral"}}],
+		"logprobs":true,"top_logprobs":2,"top_k":5,"chat_template_kwargs":{"enable_thinking":false}}`), &cr); err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Stream(context.Background(), &provider.Request{Model: "m", Chat: &cr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, s)
+	for k, want := range map[string]string{"logprobs": "true", "top_logprobs": "2", "top_k": "5",
+		"chat_template_kwargs": `{"enable_thinking":false}`, "model": `"m"`, "stream": "true"} {
+		if string(body[k]) != want {
+			t.Errorf("%s = %s, want %s", k, body[k], want)
+		}
+	}
+	if !strings.Contains(string(body["messages"]), `"cache_control":{"type":"ephemeral"}`) {
+		t.Errorf("messages = %s", body["messages"])
+	}
+}

@@ -7,6 +7,7 @@ package simulated
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"math"
@@ -50,12 +51,18 @@ type Options struct {
 	// model reasoning models (they are not user-visible).
 	ReasoningTokens int
 	Fault           *Fault
+	// InvalidFirst makes the first N attempts of each json_schema
+	// conversation answer invalid output (see schema.go).
+	InvalidFirst int
+	// Embedding configures embeddings (see embeddings.go).
+	Embedding EmbeddingOptions
 }
 
 // Provider is the simulated provider.
 type Provider struct {
-	o     Options
-	calls atomic.Uint64
+	o          Options
+	calls      atomic.Uint64
+	embedCalls atomic.Uint64 // embedding calls, counted apart for the fault rate
 }
 
 // New returns a simulated provider.
@@ -110,25 +117,39 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 			Message:    "simulated " + http.StatusText(status),
 		}
 	}
+	if err := p.check(req.Chat); err != nil {
+		return nil, err
+	}
 	limit := p.o.Tokens
 	finish := "stop"
 	if l := req.Chat.OutputLimit(); l > 0 && l < limit {
 		limit, finish = l, "length"
 	}
 	prompt, prefix := split(req.Chat.Messages)
-	pieces := Answer(prompt, limit)
-	pieces = continueFrom(pieces, prefix)
+	var pieces []string
+	var calls []chat.ToolCallDelta
+	if tc := toolCalls(req.Chat); len(tc) > 0 {
+		calls, finish = fragments(tc), "tool_calls"
+	} else if sp, ok := p.schemaAnswer(req.Chat); ok {
+		pieces, finish = sp, "stop" // an instance of the schema, whatever its length
+		if l := req.Chat.OutputLimit(); l > 0 && l < len(sp) {
+			pieces, finish = sp[:l], "length"
+		}
+	} else {
+		pieces = continueFrom(Answer(prompt, limit), prefix)
+	}
 	s := &stream{
 		ctx:       ctx,
 		p:         p,
 		model:     req.Model,
 		pieces:    pieces,
+		calls:     calls,
 		reasoning: p.o.ReasoningTokens,
 		finish:    finish,
 		fault:     fault,
 		usage: chat.Usage{
 			PromptTokens:     req.Chat.EstimateTokens(),
-			CompletionTokens: len(pieces) + p.o.ReasoningTokens,
+			CompletionTokens: len(pieces) + len(calls) + p.o.ReasoningTokens,
 		},
 	}
 	s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
@@ -136,6 +157,25 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 		s.usage.CompletionTokensDetails = &chat.CompletionTokensDetails{ReasoningTokens: p.o.ReasoningTokens}
 	}
 	return s, nil
+}
+
+// check refuses what an OpenAI-compatible upstream would: content parts of
+// types it does not know. The simulated model reads text only and ignores
+// images, audio and files, as a text model behind a multimodal API would.
+func (p *Provider) check(c *chat.Request) *provider.Error {
+	for i := range c.Messages {
+		for j, part := range c.Messages[i].Content.Parts {
+			switch part.Type {
+			case "text", "image_url", "input_audio", "file", "refusal":
+			default:
+				at := fmt.Sprintf("messages[%d].content[%d].type", i, j)
+				return &provider.Error{Kind: provider.KindBadRequest, Provider: p.o.Name, Status: http.StatusBadRequest,
+					Type: "invalid_request_error", Code: "invalid_value", Param: at,
+					Message: fmt.Sprintf("Invalid value %q for %s: expected text, image_url, input_audio, file or refusal.", part.Type, at)}
+			}
+		}
+	}
+	return nil
 }
 
 // split separates the prompt from a trailing partial assistant answer.
@@ -247,6 +287,7 @@ type stream struct {
 	p         *Provider
 	model     string
 	pieces    []string
+	calls     []chat.ToolCallDelta // tool call fragments, when it calls tools
 	next      int
 	reasoning int
 	finish    string
@@ -291,6 +332,9 @@ func (s *stream) Recv() (*provider.Event, error) {
 		s.ev.Reasoning = "thinking "
 	case s.next < len(s.pieces):
 		s.ev.Content = s.pieces[s.next]
+		s.next++
+	case s.next < len(s.pieces)+len(s.calls):
+		s.ev.ToolCalls = append(s.ev.ToolCalls, s.calls[s.next-len(s.pieces)])
 		s.next++
 	default:
 		s.ev.FinishReason = s.finish

@@ -1,0 +1,141 @@
+package orchestrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/sluice-llm/sluice/shared/tasks"
+)
+
+// Message is the jobs queue's message body: the id of a task the API stored,
+// or a whole task request sent to the queue by a producer.
+type Message struct {
+	TaskID string `json:"task_id"`
+}
+
+// Visibility changes when a message the handler hands back is delivered
+// again: a task another runner is running is retried after about one lease
+// instead of the queue's long visibility timeout.
+type Visibility interface {
+	Delay(ctx context.Context, receiptHandle string, d time.Duration) error
+}
+
+// Jobs handles batches from the jobs queue. Each record is answered on its
+// own: a record whose task finished (now or before) is a success, so SQS
+// deletes it; everything else is a batch item failure, so SQS delivers it
+// again and, after maxReceiveCount, moves it to the dead-letter queue.
+// Nothing is acknowledged that was not done.
+type Jobs struct {
+	svc        *tasks.Service
+	log        *slog.Logger
+	visibility Visibility
+	retryAfter time.Duration
+	// Concurrency bounds the records run at once.
+	Concurrency int
+}
+
+// NewJobs returns the jobs queue handler. visibility may be nil.
+func NewJobs(svc *tasks.Service, log *slog.Logger, visibility Visibility, retryAfter time.Duration) *Jobs {
+	return &Jobs{svc: svc, log: log, visibility: visibility, retryAfter: retryAfter, Concurrency: 10}
+}
+
+// Handle answers a batch with its item failures.
+func (j *Jobs) Handle(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+	ok := make([]bool, len(ev.Records))
+	sem := make(chan struct{}, max(j.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i, rec := range ev.Records {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ok[i] = j.record(ctx, rec)
+		}()
+	}
+	wg.Wait()
+	// An empty list, not null: "nothing failed" is said explicitly.
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for i, rec := range ev.Records {
+		if !ok[i] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp
+}
+
+// record handles one message and reports whether it may be deleted.
+func (j *Jobs) record(ctx context.Context, rec events.SQSMessage) (ok bool) {
+	log := j.log.With("message_id", rec.MessageId)
+	defer func() {
+		// One bad record must not take the batch down with it.
+		if v := recover(); v != nil {
+			log.Error("panic handling a jobs message", "panic", v)
+			ok = false
+		}
+	}()
+	id, err := j.taskID(ctx, rec)
+	if err != nil {
+		log.Warn("jobs message rejected; it goes back to the queue and on to the dead-letter queue", "error", err.Error())
+		return false
+	}
+	t, disp, err := j.svc.Execute(ctx, id)
+	switch {
+	case err != nil:
+		log.Error("task execution failed; the message will be delivered again", "task_id", id, "error", err.Error())
+		return false
+	case disp == tasks.Busy:
+		if j.visibility != nil && rec.ReceiptHandle != "" {
+			if err := j.visibility.Delay(ctx, rec.ReceiptHandle, j.retryAfter); err != nil {
+				log.Warn("could not shorten the message's visibility", "error", err.Error())
+			}
+		}
+		log.Info("task busy elsewhere or interrupted; the message will be delivered again", "task_id", id)
+		return false
+	}
+	log.Info("jobs message done", "task_id", id, "status", string(t.Status))
+	return true
+}
+
+// errBadMessage is a message that no retry can fix.
+var errBadMessage = errors.New("not a jobs message")
+
+// taskID finds or creates the message's task.
+func (j *Jobs) taskID(ctx context.Context, rec events.SQSMessage) (string, error) {
+	kind := Classify([]byte(rec.Body))
+	if kind != KindTask {
+		var m Message
+		if err := json.Unmarshal([]byte(rec.Body), &m); err != nil || m.TaskID == "" {
+			return "", errBadMessage
+		}
+		return m.TaskID, nil
+	}
+	// A producer sent a whole task: submit it, keyed by its idempotency
+	// key or else by the message id, so redelivery finds the same task.
+	req, err := tasks.Decode([]byte(rec.Body))
+	if err == nil {
+		req.Mode = tasks.ModeAsync
+		if req.IdempotencyKey == "" {
+			req.IdempotencyKey = "sqs:" + rec.MessageId
+		}
+		err = j.svc.Validate(req)
+	}
+	if err != nil {
+		return "", err
+	}
+	tenant := ""
+	if a, ok := rec.MessageAttributes["tenant"]; ok && a.StringValue != nil {
+		tenant = *a.StringValue
+	}
+	t, _, err := j.svc.Accept(ctx, tenant, req, nil)
+	if err != nil {
+		return "", err
+	}
+	return t.ID, nil
+}

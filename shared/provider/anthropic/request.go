@@ -1,0 +1,473 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/provider"
+)
+
+// Request wire types.
+
+type wireRequest struct {
+	Model string `json:"model"`
+	// System is a string, or text blocks when one carries cache_control.
+	System        any             `json:"system,omitempty"`
+	Messages      []wireMessage   `json:"messages"`
+	MaxTokens     int             `json:"max_tokens"`
+	Temperature   *float64        `json:"temperature,omitempty"`
+	TopP          *float64        `json:"top_p,omitempty"`
+	TopK          json.RawMessage `json:"top_k,omitempty"`
+	StopSequences []string        `json:"stop_sequences,omitempty"`
+	Tools         []wireTool      `json:"tools,omitempty"`
+	ToolChoice    *wireToolChoice `json:"tool_choice,omitempty"`
+	Thinking      json.RawMessage `json:"thinking,omitempty"`
+	Metadata      *wireMetadata   `json:"metadata,omitempty"`
+	ServiceTier   string          `json:"service_tier,omitempty"`
+	Stream        bool            `json:"stream"`
+}
+
+type wireMessage struct {
+	Role    string      `json:"role"`
+	Content []wireBlock `json:"content"`
+}
+
+// wireBlock is any request content block; the type decides which fields
+// are set.
+type wireBlock struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text,omitempty"`
+	Source    *blockSource    `json:"source,omitempty"`
+	Title     string          `json:"title,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
+	ToolUseID string          `json:"tool_use_id,omitempty"`
+	// Content of a tool_result: a string, or text and image blocks.
+	Content      any             `json:"content,omitempty"`
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
+}
+
+// blockSource is an image's or document's source.
+type blockSource struct {
+	Type      string `json:"type"`
+	MediaType string `json:"media_type,omitempty"`
+	Data      string `json:"data,omitempty"`
+	URL       string `json:"url,omitempty"`
+}
+
+type wireTool struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
+}
+
+type wireToolChoice struct {
+	Type                   string `json:"type"`
+	Name                   string `json:"name,omitempty"`
+	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
+}
+
+type wireMetadata struct {
+	UserID string `json:"user_id"`
+}
+
+var (
+	emptyObject   = json.RawMessage(`{}`)
+	defaultSchema = json.RawMessage(`{"type":"object"}`)
+)
+
+// plan is what the stream must know about how the request was translated.
+type plan struct {
+	// jsonTool names the tool that carries a structured answer
+	// (response_format): its input is the answer, unwrapped to content.
+	jsonTool string
+}
+
+func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error) {
+	c := req.Chat
+	drop := req.DropUnsupported
+	wr := &wireRequest{
+		Model:         req.Model,
+		MaxTokens:     c.OutputLimit(),
+		Temperature:   c.Temperature,
+		TopP:          c.TopP,
+		StopSequences: c.Stop,
+		Stream:        true,
+	}
+	if wr.MaxTokens <= 0 {
+		wr.MaxTokens = p.maxTokens
+	}
+	if c.User != "" {
+		wr.Metadata = &wireMetadata{UserID: c.User}
+	}
+	tr := provider.Translation{Provider: p.name, Drop: drop}
+	if err := p.requestParams(c, wr, tr); err != nil {
+		return nil, nil, err
+	}
+	var system []wireBlock
+	for i := range c.Messages {
+		m := &c.Messages[i]
+		at := fmt.Sprintf("messages[%d]", i)
+		if err := tr.Extra(at+".", m.Extra, provider.IsCacheControl); err != nil {
+			return nil, nil, err
+		}
+		var role string
+		var blocks []wireBlock
+		var err error
+		switch m.Role {
+		case "system", "developer":
+			before := len(system)
+			err = tr.SystemText(at, m.Content, func(text string, cc json.RawMessage) {
+				system = append(system, wireBlock{Type: "text", Text: text, CacheControl: cc})
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			markCache(system[before:], m.Extra)
+			continue
+		case "user":
+			role = "user"
+			blocks, err = p.contentBlocks(nil, at, m.Content, drop)
+		case "assistant":
+			role = "assistant"
+			blocks, err = p.contentBlocks(nil, at, m.Content, drop)
+			if err == nil && len(blocks) == 0 && m.Refusal != "" {
+				blocks = append(blocks, wireBlock{Type: "text", Text: m.Refusal})
+			}
+			if err == nil {
+				blocks, err = p.toolUseBlocks(blocks, at, m.ToolCalls)
+			}
+		case "tool":
+			if m.ToolCallID == "" {
+				return nil, nil, p.badRequest("message %d: tool message without tool_call_id", i)
+			}
+			role = "user"
+			var content any
+			if content, err = p.toolResultContent(at, m.Content, drop); err == nil {
+				blocks = []wireBlock{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: content}}
+			}
+		case "function":
+			// A whole turn, not a field: dropping it would change the
+			// conversation, so this is refused whatever the route says.
+			return nil, nil, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Type: "invalid_request_error",
+				Code: "unsupported_parameter", Param: at + ".role",
+				Message: at + ".role: " + p.name + " cannot take legacy function messages (role function); send tools and tool messages instead"}
+		default:
+			return nil, nil, p.badRequest("message %d: unsupported role %q", i, m.Role)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		markCache(blocks, m.Extra)
+		if len(blocks) == 0 {
+			continue // Anthropic rejects empty content
+		}
+		// Anthropic requires alternating roles, so consecutive turns merge.
+		if n := len(wr.Messages); n > 0 && wr.Messages[n-1].Role == role {
+			wr.Messages[n-1].Content = append(wr.Messages[n-1].Content, blocks...)
+		} else {
+			wr.Messages = append(wr.Messages, wireMessage{Role: role, Content: blocks})
+		}
+	}
+	for i := range wr.Messages {
+		m := &wr.Messages[i]
+		if m.Role == "user" && len(m.Content) > 1 {
+			// Tool results must lead a user turn.
+			slices.SortStableFunc(m.Content, func(a, b wireBlock) int {
+				return toolResultRank(a) - toolResultRank(b)
+			})
+		}
+	}
+	trimPrefill(wr)
+	if wr.Messages == nil {
+		wr.Messages = []wireMessage{}
+	}
+	wr.System = systemValue(system)
+
+	if err := p.tools(c, wr, drop); err != nil {
+		return nil, nil, err
+	}
+	pl, err := p.structured(c, wr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return wr, pl, nil
+}
+
+// markCache moves a message's cache_control to its last block, which is
+// where Anthropic reads a cache breakpoint.
+func markCache(blocks []wireBlock, x chat.Extra) {
+	if len(blocks) == 0 || x.IsNull("cache_control") {
+		return
+	}
+	blocks[len(blocks)-1].CacheControl = x["cache_control"]
+}
+
+func systemValue(blocks []wireBlock) any {
+	if len(blocks) == 0 {
+		return nil
+	}
+	for _, b := range blocks {
+		if b.CacheControl != nil {
+			return blocks
+		}
+	}
+	texts := make([]string, len(blocks))
+	for i, b := range blocks {
+		texts[i] = b.Text
+	}
+	return strings.Join(texts, "\n\n")
+}
+
+func toolResultRank(b wireBlock) int {
+	if b.Type == "tool_result" {
+		return 0
+	}
+	return 1
+}
+
+// trimPrefill strips trailing whitespace from a final assistant turn, which
+// Anthropic rejects in a prefill. The strings are resliced, never written.
+func trimPrefill(wr *wireRequest) {
+	n := len(wr.Messages)
+	if n == 0 || wr.Messages[n-1].Role != "assistant" {
+		return
+	}
+	m := &wr.Messages[n-1]
+	k := len(m.Content)
+	if m.Content[k-1].Type != "text" {
+		return
+	}
+	m.Content[k-1].Text = strings.TrimRightFunc(m.Content[k-1].Text, unicode.IsSpace)
+	if m.Content[k-1].Text == "" {
+		m.Content = m.Content[:k-1]
+		if len(m.Content) == 0 {
+			wr.Messages = wr.Messages[:n-1]
+		}
+	}
+}
+
+func cacheOf(x chat.Extra) json.RawMessage {
+	if x.IsNull("cache_control") {
+		return nil
+	}
+	return x["cache_control"]
+}
+
+func (p *Provider) contentBlocks(dst []wireBlock, at string, c chat.Content, drop bool) ([]wireBlock, error) {
+	if !c.IsParts {
+		if c.Text != "" {
+			dst = append(dst, wireBlock{Type: "text", Text: c.Text})
+		}
+		return dst, nil
+	}
+	for j := range c.Parts {
+		part := &c.Parts[j]
+		pat := fmt.Sprintf("%s.content[%d]", at, j)
+		if err := provider.CheckExtra(p.name, pat+".", part.Extra, provider.IsCacheControl, drop); err != nil {
+			return nil, err
+		}
+		var b wireBlock
+		switch part.Type {
+		case "text":
+			if part.Text == "" {
+				continue // Anthropic rejects empty text blocks
+			}
+			b = wireBlock{Type: "text", Text: part.Text}
+		case "image_url":
+			if part.ImageURL == nil {
+				return nil, p.badRequest("%s: image_url part without a url", pat)
+			}
+			src, err := p.imageSource(part.ImageURL.URL)
+			if err != nil {
+				return nil, err
+			}
+			b = wireBlock{Type: "image", Source: src}
+		case "file":
+			src, title, err := p.document(pat, part.File)
+			if err != nil {
+				if drop {
+					continue
+				}
+				return nil, err
+			}
+			b = wireBlock{Type: "document", Source: src, Title: title}
+		default:
+			if drop {
+				continue
+			}
+			return nil, provider.Unsupported(p.name, pat+".type", fmt.Sprintf("%s content parts", part.Type))
+		}
+		b.CacheControl = cacheOf(part.Extra)
+		dst = append(dst, b)
+	}
+	return dst, nil
+}
+
+// document translates a file part: Anthropic reads PDFs (and plain text)
+// sent inline; an OpenAI file id means nothing to it.
+func (p *Provider) document(at string, f *chat.File) (*blockSource, string, error) {
+	if f == nil || f.FileData == "" {
+		return nil, "", provider.Unsupported(p.name, at+".file.file_id", "OpenAI file ids; send the file as file_data")
+	}
+	rest, ok := strings.CutPrefix(f.FileData, "data:")
+	meta, data, ok2 := strings.Cut(rest, ",")
+	mediaType, params, _ := strings.Cut(meta, ";")
+	if !ok || !ok2 || !slices.Contains(strings.Split(params, ";"), "base64") {
+		return nil, "", p.badRequest("%s.file.file_data must be a base64 data URI (data:application/pdf;base64,...)", at)
+	}
+	switch mediaType {
+	case "application/pdf", "text/plain":
+	default:
+		return nil, "", provider.Unsupported(p.name, at+".file", fmt.Sprintf("%s files (PDF and plain text are supported)", mediaType))
+	}
+	return &blockSource{Type: "base64", MediaType: mediaType, Data: data}, f.Filename, nil
+}
+
+func (p *Provider) imageSource(u string) (*blockSource, error) {
+	if rest, ok := strings.CutPrefix(u, "data:"); ok {
+		meta, data, ok := strings.Cut(rest, ",")
+		mediaType, params, _ := strings.Cut(meta, ";")
+		if !ok || mediaType == "" || !slices.Contains(strings.Split(params, ";"), "base64") {
+			return nil, p.badRequest("image data URI must be data:<media type>;base64,<data>")
+		}
+		return &blockSource{Type: "base64", MediaType: mediaType, Data: data}, nil
+	}
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return &blockSource{Type: "url", URL: u}, nil
+	}
+	return nil, p.badRequest("image url must be an http(s) URL or a base64 data URI")
+}
+
+// toolResultContent is a tool message's content: a string, or text and
+// image blocks.
+func (p *Provider) toolResultContent(at string, c chat.Content, drop bool) (any, error) {
+	if !c.IsParts {
+		return c.Text, nil
+	}
+	var blocks []wireBlock
+	for j := range c.Parts {
+		part := &c.Parts[j]
+		pat := fmt.Sprintf("%s.content[%d]", at, j)
+		switch part.Type {
+		case "text":
+			blocks = append(blocks, wireBlock{Type: "text", Text: part.Text})
+		case "image_url":
+			if part.ImageURL == nil {
+				return nil, p.badRequest("%s: image_url part without a url", pat)
+			}
+			src, err := p.imageSource(part.ImageURL.URL)
+			if err != nil {
+				return nil, err
+			}
+			blocks = append(blocks, wireBlock{Type: "image", Source: src})
+		default:
+			if drop {
+				continue
+			}
+			return nil, provider.Unsupported(p.name, pat+".type", fmt.Sprintf("%s parts in tool results", part.Type))
+		}
+	}
+	return blocks, nil
+}
+
+func (p *Provider) toolUseBlocks(dst []wireBlock, at string, calls []chat.ToolCall) ([]wireBlock, error) {
+	for i := range calls {
+		tc := &calls[i]
+		if tc.Type != "" && tc.Type != "function" {
+			return nil, provider.Unsupported(p.name, fmt.Sprintf("%s.tool_calls[%d].type", at, i), tc.Type+" tool calls")
+		}
+		input := json.RawMessage(bytes.TrimSpace([]byte(tc.Function.Arguments)))
+		switch {
+		case len(input) == 0:
+			input = emptyObject
+		case !json.Valid(input) || input[0] != '{':
+			return nil, p.badRequest("tool call %q: arguments must be a JSON object", tc.ID)
+		}
+		dst = append(dst, wireBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: input})
+	}
+	return dst, nil
+}
+
+// tools translates tools, tool_choice and parallel_tool_calls.
+func (p *Provider) tools(c *chat.Request, wr *wireRequest, drop bool) error {
+	for i := range c.Tools {
+		t := &c.Tools[i]
+		at := fmt.Sprintf("tools[%d]", i)
+		if t.Type != "" && t.Type != "function" {
+			if drop {
+				continue
+			}
+			return provider.Unsupported(p.name, at+".type", t.Type+" tools")
+		}
+		if err := provider.CheckExtra(p.name, at+".", t.Extra, provider.IsCacheControl, drop); err != nil {
+			return err
+		}
+		schema := t.Function.Parameters
+		if len(bytes.TrimSpace(schema)) == 0 || string(bytes.TrimSpace(schema)) == "null" {
+			schema = defaultSchema
+		}
+		wr.Tools = append(wr.Tools, wireTool{Name: t.Function.Name, Description: t.Function.Description,
+			InputSchema: schema, CacheControl: cacheOf(t.Extra)})
+	}
+	if len(wr.Tools) == 0 {
+		return nil
+	}
+	tc, err := p.toolChoice(c.ToolChoice)
+	if err != nil {
+		return err
+	}
+	if c.ParallelToolCalls != nil && !*c.ParallelToolCalls {
+		if tc == nil {
+			tc = &wireToolChoice{Type: "auto"}
+		}
+		if tc.Type != "none" { // the none choice has no such field
+			tc.DisableParallelToolUse = true
+		}
+	}
+	wr.ToolChoice = tc
+	return nil
+}
+
+func (p *Provider) toolChoice(raw json.RawMessage) (*wireToolChoice, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, p.badRequest("invalid tool_choice")
+		}
+		switch s {
+		case "auto":
+			return &wireToolChoice{Type: "auto"}, nil
+		case "required":
+			return &wireToolChoice{Type: "any"}, nil
+		case "none":
+			return &wireToolChoice{Type: "none"}, nil
+		}
+		return nil, p.badRequest("unsupported tool_choice %q", s)
+	}
+	var obj struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil || obj.Type != "function" || obj.Function.Name == "" {
+		return nil, p.badRequest("unsupported tool_choice %s", raw)
+	}
+	return &wireToolChoice{Type: "tool", Name: obj.Function.Name}, nil
+}
+
+func (p *Provider) badRequest(format string, args ...any) *provider.Error {
+	return provider.Errorf(p.name, provider.KindBadRequest, format, args...)
+}
