@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/provider/anthropic/wire"
 	"github.com/sluice-llm/sluice/shared/sse"
 )
 
@@ -23,8 +24,8 @@ type wireEvent struct {
 	Type    tag `json:"type"`
 	Index   int `json:"index"`
 	Message struct {
-		Model string    `json:"model"`
-		Usage wireUsage `json:"usage"`
+		Model string     `json:"model"`
+		Usage wire.Usage `json:"usage"`
 	} `json:"message"`
 	ContentBlock struct {
 		Type     tag    `json:"type"`
@@ -40,7 +41,7 @@ type wireEvent struct {
 		PartialJSON string `json:"partial_json"`
 		StopReason  tag    `json:"stop_reason"`
 	} `json:"delta"`
-	Usage wireUsage `json:"usage"`
+	Usage wire.Usage `json:"usage"`
 	Error struct {
 		Type    tag    `json:"type"`
 		Message string `json:"message"`
@@ -77,30 +78,6 @@ func (t *tag) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type wireUsage struct {
-	InputTokens              int `json:"input_tokens"`
-	OutputTokens             int `json:"output_tokens"`
-	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-}
-
-// merge takes the counts a later event reports; counts are cumulative, and
-// message_delta may leave the input counts out.
-func (u *wireUsage) merge(v *wireUsage) {
-	if v.InputTokens > 0 {
-		u.InputTokens = v.InputTokens
-	}
-	if v.OutputTokens > 0 {
-		u.OutputTokens = v.OutputTokens
-	}
-	if v.CacheReadInputTokens > 0 {
-		u.CacheReadInputTokens = v.CacheReadInputTokens
-	}
-	if v.CacheCreationInputTokens > 0 {
-		u.CacheCreationInputTokens = v.CacheCreationInputTokens
-	}
-}
-
 type stream struct {
 	name string
 	ctx  context.Context
@@ -116,7 +93,7 @@ type stream struct {
 	ev        provider.Event
 	usage     chat.Usage
 	details   chat.PromptTokensDetails
-	counts    wireUsage
+	counts    wire.Usage
 	model     string
 	modelSent bool
 	stop      string
@@ -198,7 +175,7 @@ func (s *stream) Recv() (*provider.Event, error) {
 		switch typ {
 		case "message_start":
 			s.model = w.Message.Model
-			s.counts.merge(&w.Message.Usage)
+			s.counts.Merge(&w.Message.Usage)
 		case "content_block_start":
 			ti := notTool
 			switch w.ContentBlock.Type {
@@ -241,12 +218,12 @@ func (s *stream) Recv() (*provider.Event, error) {
 			if w.Delta.StopReason != "" {
 				s.stop = string(w.Delta.StopReason)
 			}
-			s.counts.merge(&w.Usage)
+			s.counts.Merge(&w.Usage)
 		case "message_stop":
 			// Finish and usage go out together so a stream cut before
 			// message_stop never looks finished.
 			s.err = io.EOF
-			s.ev.FinishReason = finishReason(s.stop)
+			s.ev.FinishReason = wire.FinishReason(s.stop)
 			if s.ev.FinishReason == "tool_calls" && s.tools == 0 && s.jsonTool != "" {
 				s.ev.FinishReason = "stop" // the tool call was the structured answer
 			}
@@ -296,18 +273,6 @@ func (s *stream) fillUsage() *chat.Usage {
 	s.details.CachedTokens = c.CacheReadInputTokens
 	s.usage.PromptTokensDetails = &s.details
 	return &s.usage
-}
-
-func finishReason(stop string) string {
-	switch stop {
-	case "max_tokens", "model_context_window_exceeded":
-		return "length"
-	case "tool_use":
-		return "tool_calls"
-	case "refusal":
-		return "content_filter"
-	}
-	return "stop" // end_turn, stop_sequence, pause_turn and anything new
 }
 
 func (s *stream) readError(err error) error {
