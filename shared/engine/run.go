@@ -323,7 +323,7 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 			o.first = hold(ev)
 			break
 		}
-		if ev.Reasoning != "" || ev.Refusal != "" {
+		if ev.Reasoning != "" || ev.Refusal != "" || ev.ReasoningSignature != "" || ev.RedactedReasoning != "" {
 			o.held = append(o.held, hold(ev))
 		}
 	}

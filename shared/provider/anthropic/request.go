@@ -49,7 +49,7 @@ func (p *Provider) translate(req *provider.Request) (*wire.Request, *plan, error
 	for i := range c.Messages {
 		m := &c.Messages[i]
 		at := fmt.Sprintf("messages[%d]", i)
-		if err := provider.CheckExtra(p.name, at+".", m.Extra, isCacheControl, drop); err != nil {
+		if err := provider.CheckExtra(p.name, at+".", m.Extra, func(k string) bool { return provider.MessageMember(m, k) }, drop); err != nil {
 			return nil, nil, err
 		}
 		var role string
@@ -82,7 +82,8 @@ func (p *Provider) translate(req *provider.Request) (*wire.Request, *plan, error
 			role = "user"
 			var content *wire.Content
 			if content, err = p.toolResultContent(at, m.Content, drop); err == nil {
-				blocks = []wire.Block{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: content}}
+				blocks = []wire.Block{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: content,
+					IsError: provider.ToolResultError(m)}}
 			}
 		case "function":
 			// A whole turn, not a field: dropping it would change the

@@ -33,13 +33,17 @@ type wireEvent struct {
 		Name     string `json:"name"`
 		Text     string `json:"text"`
 		Thinking string `json:"thinking"`
+		Data     string `json:"data"` // redacted_thinking
 	} `json:"content_block"`
 	Delta struct {
 		Type        tag    `json:"type"`
 		Text        string `json:"text"`
 		Thinking    string `json:"thinking"`
 		PartialJSON string `json:"partial_json"`
+		Signature   string `json:"signature"`
 		StopReason  tag    `json:"stop_reason"`
+		// StopSequence is the stop sequence that matched (message_delta).
+		StopSequence string `json:"stop_sequence"`
 	} `json:"delta"`
 	Usage wire.Usage `json:"usage"`
 	Error struct {
@@ -55,7 +59,7 @@ type tag string
 var knownTags = [...]string{"message_start", "content_block_start", "content_block_delta",
 	"content_block_stop", "message_delta", "message_stop", "ping", "error", "text", "thinking",
 	"tool_use", "text_delta", "thinking_delta", "input_json_delta", "signature_delta",
-	"end_turn", "max_tokens", "stop_sequence"}
+	"end_turn", "max_tokens", "stop_sequence", "redacted_thinking"}
 
 func (t *tag) UnmarshalJSON(b []byte) error {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
@@ -97,6 +101,7 @@ type stream struct {
 	model     string
 	modelSent bool
 	stop      string
+	stopSeq   string
 	// toolIndex maps a content block index to its tool call index, or to
 	// notTool or jsonBlock.
 	toolIndex []int
@@ -183,6 +188,8 @@ func (s *stream) Recv() (*provider.Event, error) {
 				s.ev.Content = w.ContentBlock.Text
 			case "thinking":
 				s.ev.Reasoning = w.ContentBlock.Thinking
+			case "redacted_thinking":
+				s.ev.RedactedReasoning = w.ContentBlock.Data
 			case "tool_use":
 				if s.jsonTool != "" && w.ContentBlock.Name == s.jsonTool {
 					ti = jsonBlock
@@ -200,6 +207,8 @@ func (s *stream) Recv() (*provider.Event, error) {
 				s.ev.Content = w.Delta.Text
 			case "thinking_delta":
 				s.ev.Reasoning = w.Delta.Thinking
+			case "signature_delta":
+				s.ev.ReasoningSignature = w.Delta.Signature
 			case "input_json_delta":
 				// Server tool blocks stream input too; only client tools
 				// and the structured answer count.
@@ -218,6 +227,9 @@ func (s *stream) Recv() (*provider.Event, error) {
 			if w.Delta.StopReason != "" {
 				s.stop = string(w.Delta.StopReason)
 			}
+			if w.Delta.StopSequence != "" {
+				s.stopSeq = w.Delta.StopSequence
+			}
 			s.counts.Merge(&w.Usage)
 		case "message_stop":
 			// Finish and usage go out together so a stream cut before
@@ -228,13 +240,15 @@ func (s *stream) Recv() (*provider.Event, error) {
 				s.ev.FinishReason = "stop" // the tool call was the structured answer
 			}
 			s.ev.Usage = s.fillUsage()
+			s.ev.StopSequence = s.stopSeq
 			return s.emit(), nil
 		case "error":
 			s.err = s.streamError(e.Data)
 			return nil, s.err
 		}
 		// ping, content_block_stop and unknown events fall through empty.
-		if s.ev.Content != "" || s.ev.Reasoning != "" || len(s.ev.ToolCalls) > 0 {
+		if s.ev.Content != "" || s.ev.Reasoning != "" || len(s.ev.ToolCalls) > 0 ||
+			s.ev.ReasoningSignature != "" || s.ev.RedactedReasoning != "" {
 			return s.emit(), nil
 		}
 	}
