@@ -78,6 +78,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serve(w, r, chatDoor{})
+	case path == "/messages":
+		if h.allow(w, r, http.MethodPost) {
+			h.serve(w, r, newMessagesDoor(r))
+		}
+	case path == "/messages/count_tokens":
+		if h.allow(w, r, http.MethodPost) {
+			h.countTokens(w, r)
+		}
 	case path == "/models":
 		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
