@@ -342,9 +342,9 @@ func message(i int, m *messageIn, req *chat.Request, st *messagesState) *apiErro
 	o := origin{msg: i, block: -1}
 	for j, b := range blocks {
 		bat := fmt.Sprintf("%s.content.%d", at, j)
-		var blk wire.Block
-		if err := json.Unmarshal(b, &blk); err != nil {
-			return antBadRequest(bat, bat+": "+jsonErrorText(err))
+		blk, err := readBlock(bat, b)
+		if err != nil {
+			return err
 		}
 		switch {
 		case blk.Type == "tool_result" && m.Role == "user":
@@ -401,9 +401,9 @@ func message(i int, m *messageIn, req *chat.Request, st *messagesState) *apiErro
 // OpenAI equivalent become a part of their own type with their members as
 // extras: written out, that is the block as the client sent it.
 func blockPart(at string, raw json.RawMessage) (chat.Part, string, *apiError) {
-	var b wire.Block
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return chat.Part{}, "", antBadRequest(at, at+": "+jsonErrorText(err))
+	b, err := readBlock(at, raw)
+	if err != nil {
+		return chat.Part{}, "", err
 	}
 	x := extrasOf(raw)
 	switch b.Type {
@@ -437,6 +437,26 @@ func blockPart(at string, raw json.RawMessage) (chat.Part, string, *apiError) {
 		}
 	}
 	return passthroughPart(raw, b.Type), b.Type, nil
+}
+
+// readBlock reads a block's type, and its members when the door maps
+// blocks of that type; other types may shape their members differently.
+func readBlock(at string, raw json.RawMessage) (wire.Block, *apiError) {
+	var b wire.Block
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return b, antBadRequest(at, at+": "+jsonErrorText(err))
+	}
+	switch head.Type {
+	case "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking":
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return b, antBadRequest(at, at+": "+jsonErrorText(err))
+		}
+	}
+	b.Type = head.Type
+	return b, nil
 }
 
 // passthroughPart keeps a block as a part of its own type.
