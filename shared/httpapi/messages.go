@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider/anthropic/wire"
@@ -17,9 +18,6 @@ type messagesDoor struct {
 	version string // anthropic-version
 	beta    []string
 }
-
-// anthropicVersions are the API versions whose shapes the door speaks.
-var anthropicVersions = []string{"2023-06-01", "2023-01-01"}
 
 func newMessagesDoor(r *http.Request) messagesDoor {
 	return messagesDoor{version: r.Header.Get("anthropic-version"), beta: r.Header.Values("anthropic-beta")}
@@ -50,18 +48,18 @@ func (d messagesDoor) decode(body []byte) (*chat.Request, any, *apiError) {
 	return req, st, nil
 }
 
-// checkVersion refuses versions whose shapes the door does not know; a
-// missing header is taken as the current one, for curl users.
+// checkVersion accepts any dated anthropic-version (the SDKs send newer
+// ones than 2023-06-01, whose shapes the door speaks; Anthropic targets get
+// the version configured for them) and takes a missing one as current,
+// for curl users. Anything else is refused, as Anthropic refuses it.
 func (d messagesDoor) checkVersion() *apiError {
 	if d.version == "" {
 		return nil
 	}
-	for _, v := range anthropicVersions {
-		if d.version == v {
-			return nil
-		}
+	if _, err := time.Parse(time.DateOnly, d.version); err == nil {
+		return nil
 	}
-	return antBadRequest("anthropic-version", "anthropic-version: "+strconv.Quote(d.version)+" is not a version this gateway speaks (use 2023-06-01)")
+	return antBadRequest("anthropic-version", "anthropic-version: "+strconv.Quote(d.version)+" is not a valid version (e.g. 2023-06-01)")
 }
 
 func (messagesDoor) sink(w http.ResponseWriter, id string, _ int64, req *chat.Request, state any) responseSink {

@@ -284,7 +284,7 @@ func TestMessagesTranslatedToOpenAI(t *testing.T) {
 
 func TestMessagesVersionAndMethod(t *testing.T) {
 	srv := server(t, route("m", &scripted{name: "up", events: []provider.Event{{Content: "x"}}}))
-	resp := postMessages(t, srv.URL, `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, "anthropic-version", "2099-01-01")
+	resp := postMessages(t, srv.URL, `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, "anthropic-version", "latest")
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Errorf("unknown anthropic-version: %d", resp.StatusCode)
