@@ -55,6 +55,10 @@ for (const model of kinds) {
     });
     assert.equal(whole.type, 'message');
     assert.equal(whole.content[0].text, text, 'non-streamed matches streamed');
+    // message_start has sluice's estimate; message_delta's counts (the
+    // upstream's, cache reads included) are what the SDK keeps.
+    assert.deepEqual(msg.usage, whole.usage);
+    if (model === 'ant-chat') assert.ok(msg.usage.cache_read_input_tokens > 0, JSON.stringify(msg.usage));
   });
 
   test(`${model}: two parallel tool calls and the round trip`, async () => {

@@ -406,6 +406,14 @@ func blockPart(at string, raw json.RawMessage) (chat.Part, string, *apiError) {
 		return chat.Part{}, "", err
 	}
 	x := extrasOf(raw)
+	var cite struct {
+		Enabled bool `json:"enabled"`
+	}
+	if c, ok := x["citations"]; ok && json.Unmarshal(c, &cite) == nil && cite.Enabled {
+		// Citations stream as citations_delta events, which the engine's
+		// deltas have no room for: refused rather than lost.
+		return chat.Part{}, "", antBadRequest(at+".citations", at+".citations: citations cannot be relayed through sluice yet; leave them disabled")
+	}
 	switch b.Type {
 	case "":
 		return chat.Part{}, "", antBadRequest(at+".type", at+".type: Field required")

@@ -81,6 +81,7 @@ type antStream struct {
 	deltas  map[int]int
 	errBody map[string]any
 	stopped bool
+	sluice  map[string]any // message_delta's sluice member
 }
 
 // readAntStream reads Anthropic's event stream the way the SDKs do,
@@ -169,6 +170,7 @@ func readAntStream(t *testing.T, body io.Reader) antStream {
 			if sq, ok := d["stop_sequence"].(string); ok {
 				s.msg.StopSequence = &sq
 			}
+			s.sluice, _ = ev["sluice"].(map[string]any)
 			b, _ := json.Marshal(ev["usage"])
 			s.msg.Usage = nil
 			_ = json.Unmarshal(b, &s.msg.Usage)
@@ -333,6 +335,9 @@ func TestMessagesStitched(t *testing.T) {
 	s := readAntStream(t, resp.Body)
 	if !s.stopped || len(s.msg.Content) != 1 || s.msg.Content[0]["text"] != "Hello, world." {
 		t.Fatalf("events %v content %v", s.events, s.msg.Content)
+	}
+	if s.sluice["stitched"] != true || len(s.sluice["served_by"].([]any)) != 2 {
+		t.Errorf("message_delta's sluice member: %v", s.sluice)
 	}
 	if resp.Trailer.Get("X-Sluice-Stitched") != "a/m-a,b/m-b" {
 		t.Errorf("trailer %v", resp.Trailer)
