@@ -40,3 +40,13 @@ func (r *Request) Native(api string) *Native {
 	}
 	return nil
 }
+
+// AnyNative returns r's native form in whatever API it is, nil when r has
+// none: for what must tell requests apart by everything their upstream
+// receives (the response cache's key).
+func (r *Request) AnyNative() *Native {
+	if n := r.native; n != nil && n.of == r {
+		return n
+	}
+	return nil
+}

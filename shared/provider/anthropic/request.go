@@ -42,14 +42,15 @@ func (p *Provider) translate(req *provider.Request) (*wire.Request, *plan, error
 	if c.User != "" {
 		wr.Metadata = &wire.Metadata{UserID: c.User}
 	}
-	if err := p.requestParams(c, wr, drop); err != nil {
+	tr := provider.Translation{Provider: p.name, Drop: drop}
+	if err := p.requestParams(c, wr, tr); err != nil {
 		return nil, nil, err
 	}
 	var system []wire.Block
 	for i := range c.Messages {
 		m := &c.Messages[i]
 		at := fmt.Sprintf("messages[%d]", i)
-		if err := provider.CheckExtra(p.name, at+".", m.Extra, func(k string) bool { return provider.MessageMember(m, k) }, drop); err != nil {
+		if err := tr.Extra(at+".", m.Extra, func(k string) bool { return provider.MessageMember(m, k) }); err != nil {
 			return nil, nil, err
 		}
 		var role string
@@ -58,7 +59,10 @@ func (p *Provider) translate(req *provider.Request) (*wire.Request, *plan, error
 		switch m.Role {
 		case "system", "developer":
 			before := len(system)
-			if system, err = p.textBlocks(system, at, m.Content, drop); err != nil {
+			err = tr.SystemText(at, m.Content, func(text string, cc json.RawMessage) {
+				system = append(system, wire.Block{Type: "text", Text: text, CacheControl: cc})
+			})
+			if err != nil {
 				return nil, nil, err
 			}
 			markCache(system[before:], m.Extra)
@@ -133,8 +137,6 @@ func (p *Provider) translate(req *provider.Request) (*wire.Request, *plan, error
 	return wr, pl, nil
 }
 
-func isCacheControl(k string) bool { return k == "cache_control" }
-
 // markCache moves a message's cache_control to its last block, which is
 // where Anthropic reads a cache breakpoint.
 func markCache(blocks []wire.Block, x chat.Extra) {
@@ -188,33 +190,6 @@ func trimPrefill(wr *wire.Request) {
 	}
 }
 
-// textBlocks translates content that may only hold text (system prompts).
-func (p *Provider) textBlocks(dst []wire.Block, at string, c chat.Content, drop bool) ([]wire.Block, error) {
-	if !c.IsParts {
-		if c.Text != "" {
-			dst = append(dst, wire.Block{Type: "text", Text: c.Text})
-		}
-		return dst, nil
-	}
-	for j := range c.Parts {
-		part := &c.Parts[j]
-		pat := fmt.Sprintf("%s.content[%d]", at, j)
-		if part.Type != "text" {
-			if drop {
-				continue
-			}
-			return nil, provider.Unsupported(p.name, pat+".type", fmt.Sprintf("a %s part in a system message", part.Type))
-		}
-		if err := provider.CheckExtra(p.name, pat+".", part.Extra, isCacheControl, drop); err != nil {
-			return nil, err
-		}
-		if part.Text != "" {
-			dst = append(dst, wire.Block{Type: "text", Text: part.Text, CacheControl: cacheOf(part.Extra)})
-		}
-	}
-	return dst, nil
-}
-
 func cacheOf(x chat.Extra) json.RawMessage {
 	if x.IsNull("cache_control") {
 		return nil
@@ -232,7 +207,7 @@ func (p *Provider) contentBlocks(dst []wire.Block, at string, c chat.Content, dr
 	for j := range c.Parts {
 		part := &c.Parts[j]
 		pat := fmt.Sprintf("%s.content[%d]", at, j)
-		if err := provider.CheckExtra(p.name, pat+".", part.Extra, isCacheControl, drop); err != nil {
+		if err := provider.CheckExtra(p.name, pat+".", part.Extra, provider.IsCacheControl, drop); err != nil {
 			return nil, err
 		}
 		var b wire.Block
@@ -370,7 +345,7 @@ func (p *Provider) tools(c *chat.Request, wr *wire.Request, drop bool) error {
 			}
 			return provider.Unsupported(p.name, at+".type", t.Type+" tools")
 		}
-		if err := provider.CheckExtra(p.name, at+".", t.Extra, isCacheControl, drop); err != nil {
+		if err := provider.CheckExtra(p.name, at+".", t.Extra, provider.IsCacheControl, drop); err != nil {
 			return err
 		}
 		schema := t.Function.Parameters
