@@ -355,3 +355,33 @@ func TestParseSettings(t *testing.T) {
 		t.Errorf("refs = %+v, want %+v", refs, want)
 	}
 }
+
+func TestSluiceStackVectors(t *testing.T) {
+	tpl, raw := synth(t, map[string]interface{}{"distDir": fakeDist(t)})
+	check(t, "one vector bucket, retained", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::S3Vectors::VectorBucket"), jsii.Number(1))
+		tpl.HasResource(jsii.String("AWS::S3Vectors::VectorBucket"), map[string]interface{}{"DeletionPolicy": "Retain"})
+	})
+	bucket := logicalID(t, tpl, "AWS::S3Vectors::VectorBucket", map[string]interface{}{})
+	for id, props := range resources(raw, "AWS::Lambda::Function") {
+		vars := props["Environment"].(map[string]interface{})["Variables"].(map[string]interface{})
+		got, _ := json.Marshal(vars[EnvVectorBucket])
+		embed := strings.HasPrefix(fmt.Sprint(props["Description"]), "sluice embed")
+		if embed && string(got) != fmt.Sprintf(`{"Ref":%q}`, bucket) {
+			t.Errorf("embed: %s = %s, want a Ref to %s", EnvVectorBucket, got, bucket)
+		}
+		if !embed && vars[EnvVectorBucket] != nil {
+			t.Errorf("%s: %s set on a function that writes no vectors", id, EnvVectorBucket)
+		}
+	}
+	check(t, "embed may write vectors and create indexes", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
+			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+				assertions.Match_ObjectLike(&map[string]interface{}{
+					"Action": []interface{}{"s3vectors:PutVectors", "s3vectors:CreateIndex"},
+					"Effect": "Allow",
+				}),
+			})},
+		})
+	})
+}

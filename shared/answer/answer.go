@@ -74,17 +74,36 @@ func (b *Builder) Add(ev *provider.Event) {
 			b.tools = append(b.tools, chat.ToolCall{Type: "function"})
 		}
 		t := &b.tools[tc.Index]
-		if tc.ID != "" {
+		// Id, type and name are set once: they are not fragments, and an
+		// upstream that repeats them must not yield "get_weatherget_weather".
+		if t.ID == "" {
 			t.ID = tc.ID
 		}
-		t.Function.Name += tc.Function.Name
+		if tc.Type != "" {
+			t.Type = tc.Type
+		}
+		if tc.Custom != nil {
+			if t.Custom == nil {
+				t.Custom = &chat.CustomCall{}
+			}
+			if t.Custom.Name == "" {
+				t.Custom.Name = tc.Custom.Name
+			}
+			t.Custom.Input += tc.Custom.Input
+			continue
+		}
+		if t.Function.Name == "" {
+			t.Function.Name = tc.Function.Name
+		}
 		t.Function.Arguments += tc.Function.Arguments
 	}
 	if f := ev.FunctionCall; f != nil {
 		if b.function == nil {
 			b.function = &chat.FunctionCall{}
 		}
-		b.function.Name += f.Name
+		if b.function.Name == "" {
+			b.function.Name = f.Name
+		}
 		b.function.Arguments += f.Arguments
 	}
 	if ev.SystemFingerprint != "" {
@@ -120,6 +139,9 @@ func (b *Builder) Len() int {
 	n := b.content.Len() + b.reasoning.Len() + b.refusal.Len()
 	for _, t := range b.tools {
 		n += len(t.Function.Name) + len(t.Function.Arguments)
+		if t.Custom != nil {
+			n += len(t.Custom.Name) + len(t.Custom.Input)
+		}
 	}
 	if b.function != nil {
 		n += len(b.function.Name) + len(b.function.Arguments)
@@ -135,12 +157,12 @@ func (b *Builder) Answer() *Answer {
 		Content:       b.content.String(),
 		Reasoning:     b.reasoning.String(),
 		Refusal:       b.refusal.String(),
-		ToolCalls:     append([]chat.ToolCall(nil), b.tools...),
+		ToolCalls:     cloneCalls(b.tools),
+		FinishReason:  b.finish,
 
 		ReasoningSignature: b.signature,
 		RedactedReasoning:  append([]string(nil), b.redacted...),
 		StopSequence:       b.stopSeq,
-		FinishReason:       b.finish,
 
 		SystemFingerprint: b.fingerprint,
 		ServiceTier:       b.tier,
@@ -153,6 +175,20 @@ func (b *Builder) Answer() *Answer {
 		a.Usage = *b.usage
 	}
 	return a
+}
+
+func cloneCalls(calls []chat.ToolCall) []chat.ToolCall {
+	if calls == nil {
+		return nil
+	}
+	out := append([]chat.ToolCall(nil), calls...)
+	for i, c := range out {
+		if c.Custom != nil {
+			cc := *c.Custom
+			out[i].Custom = &cc
+		}
+	}
+	return out
 }
 
 // ReplayChunk is the largest piece of text one replayed event carries: a
@@ -207,8 +243,15 @@ func (a *Answer) Replay(emit func(ev *provider.Event) error) error {
 	}
 	for i, tc := range a.ToolCalls {
 		reset()
-		ev.ToolCalls = append(ev.ToolCalls, chat.ToolCallDelta{Index: i, ID: tc.ID, Type: "function",
-			Function: chat.FunctionCallDelta{Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+		d := chat.ToolCallDelta{Index: i, ID: tc.ID, Type: tc.Type,
+			Function: chat.FunctionCallDelta{Name: tc.Function.Name, Arguments: tc.Function.Arguments}}
+		if d.Type == "" {
+			d.Type = "function"
+		}
+		if tc.Custom != nil {
+			d.Custom = &chat.CustomCallDelta{Name: tc.Custom.Name, Input: tc.Custom.Input}
+		}
+		ev.ToolCalls = append(ev.ToolCalls, d)
 		if err := emit(&ev); err != nil {
 			return err
 		}
