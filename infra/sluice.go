@@ -396,6 +396,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	out.JobsQueue.GrantSendMessages(out.Orchestrate)
 
 	grantState(out) // least privilege per function: iam.go
+	grantBedrock(out, s.ConfigJSON)
 	out.Ops = addOperations(stack, out)
 
 	output := func(name, desc string, value *string) {

@@ -46,20 +46,42 @@ func NewBatchEMF(w io.Writer, namespace string) *BatchEMF {
 
 // Record writes b as one line; write errors are counted, never returned.
 func (e *BatchEMF) Record(b *Batch) {
-	type metric struct{ Name, Unit string }
-	ms := make([]metric, len(batchMetrics))
-	for i, n := range batchMetrics {
-		ms[i] = metric{n, "Count"}
-	}
-	line := map[string]any{
-		"_aws": map[string]any{"Timestamp": e.now().UnixMilli(), "CloudWatchMetrics": []any{map[string]any{
-			"Namespace": e.namespace, "Dimensions": [][]string{{"Route"}, {"Route", "Provider"}}, "Metrics": ms}}},
+	e.line([][]string{{"Route"}, {"Route", "Provider"}}, batchMetrics, map[string]any{
 		"Route": orNone(b.Route), "Provider": orNone(b.Provider),
 		"DocumentsEmbedded": b.DocumentsEmbedded, "DocumentsSkipped": b.DocumentsSkipped,
 		"DocumentsFailed": b.DocumentsFailed, "EmbeddingCalls": b.EmbeddingCalls,
 		"DurationMs": float64(b.Duration.Microseconds()) / 1000,
+	})
+}
+
+// Task is how one task ended: the orchestrate function's Tasks metric,
+// one line per finished task, dimensioned by outcome (succeeded, failed or
+// canceled) and by route and outcome.
+type Task struct {
+	Route, Outcome string
+	Attempts       int
+	Duration       time.Duration
+}
+
+// RecordTask writes t as one line; write errors are counted, never returned.
+func (e *BatchEMF) RecordTask(t *Task) {
+	e.line([][]string{{"Outcome"}, {"Route", "Outcome"}}, []string{"Tasks"}, map[string]any{
+		"Route": orNone(t.Route), "Outcome": orNone(t.Outcome), "Tasks": 1,
+		"Attempts": t.Attempts, "DurationMs": float64(t.Duration.Microseconds()) / 1000,
+	})
+}
+
+// line writes one EMF line declaring names (counts) under dims, with the
+// fields as its values.
+func (e *BatchEMF) line(dims [][]string, names []string, fields map[string]any) {
+	type metric struct{ Name, Unit string }
+	ms := make([]metric, len(names))
+	for i, n := range names {
+		ms[i] = metric{n, "Count"}
 	}
-	buf, err := json.Marshal(line)
+	fields["_aws"] = map[string]any{"Timestamp": e.now().UnixMilli(), "CloudWatchMetrics": []any{map[string]any{
+		"Namespace": e.namespace, "Dimensions": dims, "Metrics": ms}}}
+	buf, err := json.Marshal(fields)
 	if err != nil {
 		e.writeErrs.Add(1)
 		return

@@ -38,3 +38,26 @@ func TestBatchEMF(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskEMF(t *testing.T) {
+	var buf bytes.Buffer
+	NewBatchEMF(&buf, "").RecordTask(&Task{Route: "extract", Outcome: "succeeded", Attempts: 2})
+	var line struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		Route, Outcome  string
+		Tasks, Attempts int
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	cw := line.AWS.CloudWatchMetrics[0]
+	if len(cw.Metrics) != 1 || cw.Metrics[0].Name != "Tasks" || len(cw.Dimensions) != 2 || cw.Dimensions[0][0] != "Outcome" ||
+		line.Route != "extract" || line.Outcome != "succeeded" || line.Tasks != 1 || line.Attempts != 2 {
+		t.Fatalf("%s", buf.String())
+	}
+}
