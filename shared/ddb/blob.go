@@ -112,3 +112,24 @@ func pad(n int) string {
 	}
 	return s
 }
+
+// DeleteBlob deletes the parts a blob attribute of item points at, if it
+// has any. Delete the item first, so no reader finds a pointer to missing
+// parts.
+func DeleteBlob(ctx context.Context, c *dynamodb.Client, table, pk string, item map[string]types.AttributeValue, attr string) error {
+	blob, ok := item[attr+"_blob"].(*types.AttributeValueMemberS)
+	if !ok {
+		return nil
+	}
+	n := 0
+	if v, ok := item[attr+"_parts"].(*types.AttributeValueMemberN); ok {
+		n, _ = strconv.Atoi(v.Value)
+	}
+	for i := range n {
+		key := Key(pk, "blob#"+blob.Value+"#"+pad(i))
+		if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: key}); err != nil {
+			return fmt.Errorf("delete part %d of %s: %w", i, attr, err)
+		}
+	}
+	return nil
+}

@@ -35,6 +35,8 @@ type Options struct {
 	Tenancy *Tenancy
 	// CORS allows browser clients from other origins; nil allows none.
 	CORS *CORS
+	// Responses configures stored responses of the Responses API.
+	Responses *Responses
 }
 
 // Handler is the HTTP API.
@@ -47,6 +49,8 @@ type Handler struct {
 	tenancy *Tenancy
 	corsCfg *CORS
 	now     func() time.Time
+
+	responses *Responses
 }
 
 // New returns the API handler.
@@ -64,7 +68,7 @@ func New(e *engine.Engine, o Options) *Handler {
 		o.Tenancy = &Tenancy{}
 	}
 	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
-		corsCfg: o.CORS, now: time.Now}
+		corsCfg: o.CORS, now: time.Now, responses: o.Responses.withDefaults()}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -78,6 +82,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serve(w, r, chatDoor{})
+	case path == "/responses":
+		if !h.allow(w, r, http.MethodPost) {
+			return
+		}
+		h.serve(w, r, responsesDoor{h})
+	case strings.HasPrefix(path, "/responses/") && !strings.Contains(path[len("/responses/"):], "/"):
+		h.storedResponse(w, r, path[len("/responses/"):])
 	case path == "/models":
 		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
