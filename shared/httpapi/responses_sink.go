@@ -34,9 +34,9 @@ type respSink struct {
 	seq     int
 	buf     []byte
 	items   []*outItem
-	open    *outItem      // the reasoning or message item deltas go to
-	calls   []*outItem    // function calls by the engine's tool call index
-	bytes   int           // generated text, for usage estimates
+	open    *outItem   // the reasoning or message item deltas go to
+	calls   []*outItem // function calls by the engine's tool call index
+	bytes   int        // generated text, for usage estimates
 	final   *responses.Object
 }
 

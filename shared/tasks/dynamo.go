@@ -325,4 +325,3 @@ func millis(v types.AttributeValue) time.Time {
 	}
 	return time.Time{}
 }
-
