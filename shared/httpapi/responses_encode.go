@@ -65,6 +65,7 @@ type (
 	reasoningJSON struct {
 		ID      string `json:"id"`
 		Type    string `json:"type"`
+		Status  string `json:"status"`
 		Summary []any  `json:"summary"`
 		Content []any  `json:"content"`
 	}
@@ -91,7 +92,7 @@ func (s *respSink) itemJSON(it *outItem, status string) json.RawMessage {
 	case "function_call":
 		v = functionCallJSON{ID: it.id, Type: "function_call", Status: status, Arguments: it.args.String(), CallID: it.callID, Name: it.name}
 	case "reasoning":
-		r := reasoningJSON{ID: it.id, Type: "reasoning", Summary: []any{}, Content: []any{}}
+		r := reasoningJSON{ID: it.id, Type: "reasoning", Status: status, Summary: []any{}, Content: []any{}}
 		if status != "in_progress" {
 			for _, p := range it.parts {
 				r.Content = append(r.Content, partJSON(p))
