@@ -50,6 +50,9 @@ type State struct {
 	// DefaultOutputTokens is reserved for output when a request sets no
 	// max_tokens; settlement corrects it.
 	DefaultOutputTokens int `yaml:"default_output_tokens"`
+	// ResponsesTTL is how long stored responses of the Responses API are
+	// kept for previous_response_id and GET (default 720h, as OpenAI).
+	ResponsesTTL time.Duration `yaml:"responses_ttl"`
 }
 
 // Policy is how a route behaves under failure. Route policies start from
@@ -367,6 +370,9 @@ func (c *Config) Validate() error {
 	}
 	if c.State.BreakerCache < 0 || c.State.KeyCache < 0 || c.State.DefaultOutputTokens < 0 {
 		bad("state", "breaker_cache, key_cache and default_output_tokens must not be negative")
+	}
+	if c.State.ResponsesTTL < 0 {
+		bad("state.responses_ttl", "must not be negative")
 	}
 	if r := c.Resilience.RetryBudget; r.Ratio < 0 || r.Ratio > 10 || r.Floor < 0 {
 		bad("resilience.retry_budget", "ratio must be in [0, 10] and floor not negative")

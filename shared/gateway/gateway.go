@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/provider/openai"
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
 	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/responses"
 	"github.com/sluice-llm/sluice/shared/retry"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
@@ -203,6 +204,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	}
 	var br breaker.Breaker
 	var tenancy *httpapi.Tenancy
+	stored := &httpapi.Responses{TTL: c.State.ResponsesTTL} // in memory unless there is a table
 	switch backend {
 	case "dynamodb":
 		if table == "" {
@@ -232,6 +234,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 			Quota:               quota.NewDynamo(client, table, quota.WithShards(shards)),
 			DefaultOutputTokens: c.State.DefaultOutputTokens,
 		}
+		stored.Store = responses.NewDynamo(client, table)
 		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
 		g.DynamoDB, g.Table = client, table
 	default:
@@ -251,7 +254,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		cors = &httpapi.CORS{AllowOrigins: cc.AllowOrigins, AllowHeaders: cc.AllowHeaders, MaxAge: cc.MaxAge}
 	}
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors})
+		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Responses: stored})
 	return g, nil
 }
 
