@@ -82,9 +82,10 @@ func (s *respSink) Commit(t engine.Target, upstreamModel string) error {
 	h.Set("Trailer", "X-Sluice-Stitched")
 	setServedHeaders(h, t, upstreamModel)
 	s.w.WriteHeader(http.StatusOK)
-	o := s.object("in_progress")
-	s.emitObject("response.created", o)
-	s.emitObject("response.in_progress", o)
+	// Both lifecycle events carry the same object: encode it once.
+	b, _ := json.Marshal(map[string]any{"response": s.object("in_progress")})
+	s.emitRaw("response.created", b)
+	s.emitRaw("response.in_progress", b)
 	return nil
 }
 
@@ -354,7 +355,13 @@ func (s *respSink) next() int {
 // emit encodes an event with encoding/json: the events that come once per
 // item or response. Deltas, which come per token, are written by hand.
 func (s *respSink) emit(typ string, fields map[string]any) {
-	b, _ := json.Marshal(fields) // {"member":...}
+	b, _ := json.Marshal(fields)
+	s.emitRaw(typ, b)
+}
+
+// emitRaw writes an event whose members, but for type and sequence_number,
+// are the JSON object b.
+func (s *respSink) emitRaw(typ string, b []byte) {
 	s.buf = append(s.buf, "event: "...)
 	s.buf = append(s.buf, typ...)
 	s.buf = append(s.buf, "\ndata: {\"type\":"...)
