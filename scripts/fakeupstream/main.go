@@ -1,5 +1,5 @@
-// Command fakeupstream serves fakes of the OpenAI chat-completions and the
-// Anthropic Messages APIs, speaking their real streaming wire formats, for
+// Command fakeupstream serves fakes of the OpenAI chat-completions (and
+// Responses, responses.go) and the Anthropic Messages APIs, speaking their real streaming wire formats, for
 // the SDK compatibility tests: clients talk to sluice, sluice to this.
 //
 // Answers are the simulated model's (deterministic text, tool calls when the
@@ -58,6 +58,7 @@ func newServer() *server {
 	s := &server{calls: map[string]int{}, mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST /v1/chat/completions", s.openai)
 	s.mux.HandleFunc("POST /v1/messages", s.anthropic)
+	s.mux.HandleFunc("POST /v1/responses", s.responsesAPI)
 	s.mux.HandleFunc("GET /_calls", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -181,6 +181,10 @@ type Provider struct {
 	// (Anthropic, Bedrock) and the client gave none.
 	DefaultMaxTokens int        `yaml:"default_max_tokens"`
 	Simulated        *Simulated `yaml:"simulated"`
+	// ResponsesAPI says an openai provider also serves OpenAI's Responses
+	// API at base_url/responses: requests with tools only OpenAI runs go
+	// there natively. Default: true for OpenAI itself (no base_url).
+	ResponsesAPI *bool `yaml:"responses_api"`
 }
 
 // Secret says where a credential comes from. Keys never live in the file
@@ -468,6 +472,9 @@ func (c *Config) validateProvider(f, name string, p Provider, bad func(string, s
 				}
 			}
 		}
+	}
+	if p.ResponsesAPI != nil && *p.ResponsesAPI && p.Type != TypeOpenAI {
+		bad(f+".responses_api", "only applies to providers of type openai")
 	}
 	if p.Simulated != nil && p.Type != TypeSimulated {
 		bad(f+".simulated", "only applies to providers of type simulated")

@@ -117,7 +117,11 @@ func newProvider(ctx context.Context, name string, p config.Provider, getenv fun
 	}
 	switch p.Type {
 	case config.TypeOpenAI:
-		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers})
+		native := p.BaseURL == "" // OpenAI itself serves the Responses API
+		if p.ResponsesAPI != nil {
+			native = *p.ResponsesAPI
+		}
+		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, Responses: native})
 	case config.TypeAzure:
 		version := p.APIVersion
 		if version == "" {

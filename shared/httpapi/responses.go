@@ -51,6 +51,9 @@ type respState struct {
 	history []responses.Item
 	tenant  string
 	ctx     context.Context
+	// native is set when the request goes to OpenAI's Responses API as it
+	// is (native.go), not translated.
+	native bool
 }
 
 func (responsesDoor) idPrefix() string                              { return "resp_" }
@@ -107,8 +110,7 @@ func (d responsesDoor) prepare(ctx context.Context, tnt *tenant.Tenant, rt *engi
 		*req = *c
 	}
 	if param, why := st.req.NativeOnly(); param != "" {
-		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "unsupported_parameter", param: param,
-			message: fmt.Sprintf("`%s`: %s. sluice translates the Responses API through chat completions for model %q, which cannot express it.", param, why, rt.Name)}
+		return d.native(st, rt, req, param, why)
 	}
 	return rt, nil
 }
@@ -117,15 +119,12 @@ func (d responsesDoor) sink(w http.ResponseWriter, id string, created int64, _ *
 	return newRespSink(d, w, id, created, state.(*respState))
 }
 
-// keep stores a finished response, unless the request said store: false.
-// It runs before the client sees the response, so a client continuing it
-// at once finds it. A failure to store does not fail the answer.
-func (d responsesDoor) keep(st *respState, o *responses.Object) {
+// keep stores a finished response (the object as the client gets it),
+// unless the request said store: false. It runs before the client sees the
+// response, so a client continuing it at once finds it. A failure to store
+// does not fail the answer.
+func (d responsesDoor) keep(st *respState, id string, body json.RawMessage) {
 	if !st.req.Store {
-		return
-	}
-	body, err := json.Marshal(o)
-	if err != nil {
 		return
 	}
 	input := make([]json.RawMessage, 0, len(st.history)+len(st.req.Input))
@@ -136,11 +135,11 @@ func (d responsesDoor) keep(st *respState, o *responses.Object) {
 		input = append(input, it.Raw)
 	}
 	now := d.h.now()
-	s := &responses.Stored{ID: o.ID, Tenant: st.tenant, CreatedAt: now, ExpiresAt: now.Add(d.h.responses.TTL), Input: input, Response: body}
+	s := &responses.Stored{ID: id, Tenant: st.tenant, CreatedAt: now, ExpiresAt: now.Add(d.h.responses.TTL), Input: input, Response: body}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 5*time.Second)
 	defer cancel()
 	if err := d.h.responses.Store.Put(ctx, s); err != nil {
-		d.h.log.Error("storing a response failed", "request_id", o.ID, "error", err.Error())
+		d.h.log.Error("storing a response failed", "request_id", id, "error", err.Error())
 	}
 }
 

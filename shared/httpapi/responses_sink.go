@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -37,7 +38,8 @@ type respSink struct {
 	open    *outItem   // the reasoning or message item deltas go to
 	calls   []*outItem // function calls by the engine's tool call index
 	bytes   int        // generated text, for usage estimates
-	final   *responses.Object
+	// final is the native upstream's finished response object, rewritten.
+	final json.RawMessage
 }
 
 // outItem is one output item under construction.
@@ -82,6 +84,9 @@ func (s *respSink) Commit(t engine.Target, upstreamModel string) error {
 	h.Set("Trailer", "X-Sluice-Stitched")
 	setServedHeaders(h, t, upstreamModel)
 	s.w.WriteHeader(http.StatusOK)
+	if s.st.native {
+		return nil // the upstream's own lifecycle events follow
+	}
 	// Both lifecycle events carry the same object: encode it once.
 	b, _ := json.Marshal(map[string]any{"response": s.object("in_progress")})
 	s.emitRaw("response.created", b)
@@ -93,6 +98,9 @@ func (s *respSink) Event(ev *provider.Event) error {
 	s.bytes += eventBytes(ev)
 	if ev.ServiceTier != "" {
 		s.tier = ev.ServiceTier
+	}
+	if ev.Native != nil {
+		return s.relay(ev.Native)
 	}
 	if ev.Reasoning != "" {
 		it := s.textItem("reasoning")
@@ -250,6 +258,9 @@ func (s *respSink) finish(w http.ResponseWriter, res *engine.Result) int {
 		writeError(w, e)
 		return e.status
 	}
+	if res.Err == nil && s.st.native {
+		return s.finishNative(w)
+	}
 	if res.Err != nil {
 		s.fail(&apiError{typ: "api_error", code: "stream_interrupted",
 			message: "The upstream stream failed after the response started (" + res.Err.Kind.String() + "); the answer is incomplete."})
@@ -280,13 +291,10 @@ func (s *respSink) finish(w http.ResponseWriter, res *engine.Result) int {
 	if res.Stitched {
 		o.Sluice = &responses.Sluice{Stitched: true, ServedBy: res.ServedBy}
 	}
-	s.final = o
-	s.door.keep(s.st, o) // before the client learns the id it may continue
+	body, _ := json.Marshal(o)
+	s.door.keep(s.st, s.id, body) // before the client learns the id it may continue
 	if !s.stream {
-		setServedHeaders(w.Header(), s.target, s.model)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(o)
+		s.writeObject(w, body)
 		return http.StatusOK
 	}
 	if res.Stitched {
@@ -296,6 +304,14 @@ func (s *respSink) finish(w http.ResponseWriter, res *engine.Result) int {
 	_ = s.writeBuf()
 	_ = s.Flush()
 	return http.StatusOK
+}
+
+// writeObject answers a non-streamed request.
+func (s *respSink) writeObject(w http.ResponseWriter, body []byte) {
+	setServedHeaders(w.Header(), s.target, s.model)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // fail ends a response under way: an error event, then response.failed
@@ -368,8 +384,10 @@ func (s *respSink) emitRaw(typ string, b []byte) {
 	s.buf = appendString(s.buf, typ)
 	s.buf = append(s.buf, `,"sequence_number":`...)
 	s.buf = strconv.AppendInt(s.buf, int64(s.next()), 10)
-	s.buf = append(s.buf, ',')
-	s.buf = append(s.buf, b[1:]...)
+	if len(bytes.TrimSpace(b)) > 2 { // not {}
+		s.buf = append(s.buf, ',')
+	}
+	s.buf = append(s.buf, bytes.TrimSpace(b)[1:]...)
 	s.buf = append(s.buf, "\n\n"...)
 }
 

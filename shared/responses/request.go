@@ -7,10 +7,10 @@ package responses
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // Request is the body of POST /v1/responses. Members the gateway reads are
@@ -342,7 +342,7 @@ func isNeutral(b json.RawMessage) bool {
 
 func typeText(err error) string {
 	var te *json.UnmarshalTypeError
-	if ok := asType(err, &te); ok {
+	if errors.As(err, &te) {
 		where := te.Field
 		if where == "" {
 			where = "value"
@@ -350,14 +350,6 @@ func typeText(err error) string {
 		return fmt.Sprintf("%s must be %s, not %s", where, te.Type.String(), te.Value)
 	}
 	return err.Error()
-}
-
-func asType(err error, te **json.UnmarshalTypeError) bool {
-	t, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*te = t
-	}
-	return ok
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -368,7 +360,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-
-// trimmed is a string member's value without surrounding space, for
-// comparing enums.
-func trimmed(s string) string { return strings.TrimSpace(s) }
