@@ -226,3 +226,20 @@ test('a stream that breaks mid-way ends with response.failed, never response.com
   assert.equal(got.error.code, 'stream_interrupted');
   assert.ok(!got.types.includes('response.completed'));
 });
+
+test('oai-chat: web_search runs natively on the OpenAI-type upstream, events relayed', async () => {
+  const stream = await client.responses.create({ model: 'oai-chat', input: 'Weather in Oslo?', tools: [{ type: 'web_search' }], stream: true });
+  const got = await collect(stream);
+  assert.equal(got.terminal.type, 'response.completed');
+  for (const t of ['response.web_search_call.searching', 'response.output_text.annotation.added']) assert.ok(got.types.includes(t), t);
+  const r = got.terminal.response;
+  assert.deepEqual(r.output.map((o) => o.type), ['web_search_call', 'message']);
+  assert.equal(r.output[1].content[0].annotations[0].type, 'url_citation');
+  assert.equal(r.output[1].content[0].text, got.text);
+  // Stored by sluice under its own id, and continued natively.
+  assert.equal((await client.responses.retrieve(r.id)).id, r.id);
+  const next = await client.responses.create({ model: 'oai-chat', previous_response_id: r.id, input: 'And tomorrow?', tools: [{ type: 'web_search' }] });
+  assert.equal(next.status, 'completed');
+  assert.equal(next.previous_response_id, r.id);
+  assert.match(next.output_text, /^Simulated reply to "And tomorrow\?"/);
+});

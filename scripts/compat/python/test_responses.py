@@ -183,3 +183,14 @@ def test_a_stream_that_breaks_mid_way_fails_explicitly():
     with client.responses.stream(model="breaks-mid-stream", input="hi") as stream:
         with pytest.raises(RuntimeError, match="response.completed"):
             stream.get_final_response()
+
+
+def test_web_search_runs_natively_on_the_openai_type_upstream():
+    with client.responses.stream(model="oai-chat", input="Weather in Oslo?", tools=[{"type": "web_search"}]) as stream:
+        types = [ev.type for ev in stream]
+        final = stream.get_final_response()
+    assert "response.web_search_call.searching" in types and "response.output_text.annotation.added" in types
+    assert [o.type for o in final.output] == ["web_search_call", "message"]
+    assert final.output[1].content[0].annotations[0].type == "url_citation"
+    follow = client.responses.create(model="oai-chat", previous_response_id=final.id, input="Thanks")
+    assert follow.status == "completed" and follow.previous_response_id == final.id
