@@ -52,8 +52,11 @@ type respState struct {
 	tenant  string
 	ctx     context.Context
 	// native is set when the request goes to OpenAI's Responses API as it
-	// is (native.go), not translated.
+	// is (responses_native.go), not translated.
 	native bool
+	// untranslatable is what the translation to chat completions could not
+	// express; such a request can still go to a native target.
+	untranslatable *responses.Error
 }
 
 func (responsesDoor) idPrefix() string                              { return "resp_" }
@@ -66,12 +69,11 @@ func (d responsesDoor) decode(body []byte) (*chat.Request, any, *apiError) {
 		return nil, nil, respError(rerr)
 	}
 	st := &respState{req: req}
-	c, rerr := req.ToChat(nil)
-	if rerr != nil && (req.PreviousResponseID == "" || rerr.Param != "input") {
-		if param, _ := req.NativeOnly(); param == "" {
-			return nil, nil, respError(rerr)
-		}
+	c, terr := req.ToChat(nil)
+	if terr != nil && terr.Param == "input" && req.PreviousResponseID == "" {
+		return nil, nil, respError(terr) // nothing to answer
 	}
+	st.untranslatable = terr
 	return c, st, nil
 }
 
@@ -103,13 +105,14 @@ func (d responsesDoor) prepare(ctx context.Context, tnt *tenant.Tenant, rt *engi
 			return nil, &apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
 				message: "The previous response could not be read."}
 		}
-		c, rerr := st.req.ToChat(st.history)
-		if rerr != nil {
-			return nil, respError(rerr)
-		}
-		*req = *c
+		c, terr := st.req.ToChat(st.history)
+		*req, st.untranslatable = *c, terr
 	}
-	if param, why := st.req.NativeOnly(); param != "" {
+	param, why := st.req.NativeOnly()
+	if e := st.untranslatable; param == "" && e != nil {
+		param, why = e.Param, e.Message
+	}
+	if param != "" {
 		return d.native(st, rt, req, param, why)
 	}
 	return rt, nil

@@ -33,6 +33,9 @@ func (d responsesDoor) native(st *respState, rt *engine.Route, req *chat.Request
 		}
 	}
 	if len(targets) == 0 {
+		if e := st.untranslatable; e != nil {
+			return nil, respError(e) // say what could not be translated
+		}
 		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "unsupported_parameter", param: param,
 			message: fmt.Sprintf("`%s`: %s, and no target of model %q serves OpenAI's Responses API (responses_api: true on an openai provider); "+
 				"the others get the Responses API translated to chat completions, which cannot express it.", param, why, rt.Name)}

@@ -162,6 +162,22 @@ func TestResponsesNativePassThrough(t *testing.T) {
 	}
 }
 
+// What translation cannot express (an image by file id) goes natively
+// when the route has a native target, and is refused naming it when not.
+func TestResponsesUntranslatableGoesNative(t *testing.T) {
+	up := &nativeUpstream{}
+	srv, sim := nativeServer(t, up)
+	body := `"input":[{"role":"user","content":[{"type":"input_text","text":"what is this?"},{"type":"input_image","file_id":"file-1"}]}]`
+	o := decodeObject(t, postResponses(t, srv.URL, `{"model":"chat",`+body+`}`))
+	if o.Status != "completed" || sim.Calls() != 0 || !strings.Contains(string(up.last()["input"]), "file-1") {
+		t.Errorf("%+v, simulated calls %d", o, sim.Calls())
+	}
+	resp := postResponses(t, srv.URL, `{"model":"sim-only",`+body+`}`)
+	if e := errorOf(t, resp); resp.StatusCode != 400 || *e.Param != "input[0].content[1]" || !strings.Contains(e.Message, "file_id") {
+		t.Errorf("%d %+v", resp.StatusCode, e)
+	}
+}
+
 func TestResponsesNativeRefusedWithoutANativeTarget(t *testing.T) {
 	srv, _ := nativeServer(t, &nativeUpstream{})
 	resp := postResponses(t, srv.URL, `{"model":"sim-only","input":"hi",`+searchTool+`}`)
