@@ -46,3 +46,20 @@ func BenchmarkResponsesRelayOpenAI(b *testing.B) {
 	b.ReportMetric((full-base)/float64(chunks-1), "allocs/chunk")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*chunks), "ns/chunk")
 }
+
+// BenchmarkResponsesRequestOverhead is BenchmarkRequestOverhead through the
+// Responses door: one streamed request of one chunk, upstream in memory.
+func BenchmarkResponsesRequestOverhead(b *testing.B) {
+	p, err := openai.New(openai.Options{Name: "up", BaseURL: "http://upstream.invalid/v1",
+		Client: &http.Client{Transport: cannedUpstream{openaiBody(1)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := &engine.Route{Name: "bench", Targets: []engine.Target{{Provider: p, Model: "m"}}}
+	h := New(engine.New([]*engine.Route{rt}, []provider.Provider{p}, engine.Options{}), Options{})
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		responsesOnce(h, w)
+	}
+}

@@ -34,6 +34,7 @@ type respSink struct {
 	started bool // stream: headers and response.created are out
 	seq     int
 	buf     []byte
+	scratch []byte // members of a hand-written event
 	items   []*outItem
 	open    *outItem   // the reasoning or message item deltas go to
 	calls   []*outItem // function calls by the engine's tool call index
@@ -143,7 +144,18 @@ func (s *respSink) addItem(kind, prefix string) *outItem {
 	it.id = prefix + s.suffix + strconv.Itoa(it.index)
 	s.items = append(s.items, it)
 	if s.stream {
-		s.emitItem("response.output_item.added", it, "in_progress")
+		// Before the first token: written by hand, like the deltas.
+		b := append(s.scratch[:0], `{"output_index":`...)
+		b = strconv.AppendInt(b, int64(it.index), 10)
+		b = append(b, `,"item":{"id":`...)
+		b = appendString(b, it.id)
+		if kind == "message" {
+			b = append(b, `,"type":"message","status":"in_progress","role":"assistant","content":[]}}`...)
+		} else {
+			b = append(b, `,"type":"reasoning","status":"in_progress","summary":[],"content":[]}}`...)
+		}
+		s.scratch = b
+		s.emitRaw("response.output_item.added", b)
 	}
 	return it
 }
@@ -157,9 +169,26 @@ func (s *respSink) part(it *outItem, kind string) int {
 	it.parts = append(it.parts, &outPart{kind: kind})
 	n := len(it.parts) - 1
 	if s.stream {
-		s.emitPart("response.content_part.added", it, n)
+		b := append(s.scratch[:0], `{"item_id":`...)
+		b = appendString(b, it.id)
+		b = append(b, `,"output_index":`...)
+		b = strconv.AppendInt(b, int64(it.index), 10)
+		b = append(b, `,"content_index":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(b, `,"part":`...)
+		b = append(b, emptyParts[kind]...)
+		b = append(b, '}')
+		s.scratch = b
+		s.emitRaw("response.content_part.added", b)
 	}
 	return n
+}
+
+// emptyParts are content parts as they start, before their first delta.
+var emptyParts = map[string]string{
+	"output_text":    `{"type":"output_text","text":"","annotations":[],"logprobs":[]}`,
+	"refusal":        `{"type":"refusal","refusal":""}`,
+	"reasoning_text": `{"type":"reasoning_text","text":""}`,
 }
 
 func (s *respSink) delta(typ string, it *outItem, part int, text string) {
