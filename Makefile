@@ -8,7 +8,7 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity
+.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
@@ -35,6 +35,13 @@ build:
 	  if [ $$size -gt $(MAX_ZIP) ]; then echo "$$f.zip exceeds 8 MB" >&2; exit 1; fi; \
 	done
 
+## invoke: run one function under AWS's Lambda Runtime Interface Emulator with an event file;
+##         the response is the last line of stdout, exit status 1 if the invocation failed
+##         make invoke FN=stream|embed|orchestrate EVENT=events/<file>.json [CONFIG=sluice.yaml]
+invoke:
+	@mkdir -p .cache/bin && $(GO) build -o .cache/bin/sluice-invoke ./scripts/invoke
+	@.cache/bin/sluice-invoke -fn "$(FN)" -event "$(EVENT)" $(if $(CONFIG),-config "$(CONFIG)")
+
 ## bench: micro-benchmarks (allocations per chunk) and the TTFT load test (overhead, hedging, state backends)
 bench:
 	bash scripts/bench.sh
@@ -49,6 +56,16 @@ emulator:
 ## test-atomicity: check the emulator applies conditional writes atomically (MOTO_UNSAFE=1 shows plain moto failing)
 test-atomicity:
 	bash -c 'source scripts/emulator.sh && go test -count=1 -run TestEmulatorIsAtomic -v ./shared/ddb/'
+
+## local-up / local-deploy / test-integration / local-down: the LocalStack path (needs Docker; see README)
+local-up:
+	bash scripts/localstack.sh up
+local-deploy: build
+	bash scripts/localstack.sh deploy
+test-integration:
+	bash scripts/localstack.sh test
+local-down:
+	bash scripts/localstack.sh down
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

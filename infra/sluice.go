@@ -273,7 +273,9 @@ type SluiceStack struct {
 	Stream, Embed, Orchestrate awslambda.Function
 	StreamURL, OrchestrateURL  awslambda.FunctionUrl
 	DocumentsQueue, JobsQueue  awssqs.Queue
+	DocumentsDLQ, JobsDLQ      awssqs.Queue
 	Table                      awsdynamodb.Table
+	Ops                        *Operations // dashboard, alarms, alarm topic (operations.go)
 }
 
 // NewSluiceStack defines the whole deployment. It panics (like the CDK itself)
@@ -327,7 +329,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 
 	// embed: SQS-driven batch embedding with partial batch failures and a
 	// concurrency cap so a flood of documents cannot exhaust provider quotas.
-	documentsDLQ := awssqs.NewQueue(stack, jsii.String("DocumentsDLQ"), &awssqs.QueueProps{
+	out.DocumentsDLQ = awssqs.NewQueue(stack, jsii.String("DocumentsDLQ"), &awssqs.QueueProps{
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		EnforceSSL:      jsii.Bool(true),
 	})
@@ -335,7 +337,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(6 * s.EmbedTimeout))),
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		EnforceSSL:        jsii.Bool(true),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: documentsDLQ, MaxReceiveCount: jsii.Number(5)},
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: out.DocumentsDLQ, MaxReceiveCount: jsii.Number(5)},
 	})
 	out.Embed = newFunction(stack, "Embed", s, "embed.zip", s.EmbedTimeout, env,
 		"sluice embed: batch embeddings from the documents queue")
@@ -348,7 +350,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 
 	// orchestrate: buffered Function URL that accepts work, plus a jobs queue
 	// it consumes (and may feed itself).
-	jobsDLQ := awssqs.NewQueue(stack, jsii.String("JobsDLQ"), &awssqs.QueueProps{
+	out.JobsDLQ = awssqs.NewQueue(stack, jsii.String("JobsDLQ"), &awssqs.QueueProps{
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		EnforceSSL:      jsii.Bool(true),
 	})
@@ -356,7 +358,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(float64(6 * s.OrchestrateTimeout))),
 		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
 		EnforceSSL:        jsii.Bool(true),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: jobsDLQ, MaxReceiveCount: jsii.Number(5)},
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: out.JobsDLQ, MaxReceiveCount: jsii.Number(5)},
 	})
 	orchEnv := map[string]*string{EnvJobsQueueURL: out.JobsQueue.QueueUrl()}
 	for k, v := range env {
@@ -374,9 +376,8 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	}))
 	out.JobsQueue.GrantSendMessages(out.Orchestrate)
 
-	for _, fn := range []awslambda.Function{out.Stream, out.Embed, out.Orchestrate} {
-		out.Table.GrantReadWriteData(fn)
-	}
+	grantState(out) // least privilege per function: iam.go
+	out.Ops = addOperations(stack, out)
 
 	output := func(name, desc string, value *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
@@ -386,6 +387,8 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	output("DocumentsQueueUrl", "SQS queue feeding the embed function", out.DocumentsQueue.QueueUrl())
 	output("JobsQueueUrl", "SQS queue feeding the orchestrate function", out.JobsQueue.QueueUrl())
 	output("TableName", "DynamoDB state table (breakers, quotas, keys, idempotency, jobs)", out.Table.TableName())
+	output("AlarmTopicArn", "SNS topic the alarms notify: subscribe to it", out.Ops.Topic.TopicArn())
+	output("DashboardName", "CloudWatch dashboard", out.Ops.Dashboard.DashboardName())
 	return out
 }
 
@@ -403,6 +406,7 @@ func newFunction(stack awscdk.Stack, id string, s Settings, zipName string, time
 		Retention:     awslogs.RetentionDays_TWO_WEEKS,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	role := newRole(stack, id, logs)
 	fnEnv := make(map[string]*string, len(env))
 	for k, v := range env {
 		fnEnv[k] = v
@@ -418,6 +422,7 @@ func newFunction(stack awscdk.Stack, id string, s Settings, zipName string, time
 		Environment:   &fnEnv,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		LogGroup:      logs,
+		Role:          role,
 	})
 }
 

@@ -65,6 +65,9 @@ export SLUICE_URL
 status=0
 echo "== npm openai $(node -p "require('$cache/node_modules/openai/package.json').version") against $SLUICE_URL"
 cp "$root"/scripts/compat/*.test.mjs "$cache/"
+# features.test.mjs starts a server of its own, on its own config.
+cp "$root/scripts/compat/server.mjs" "$root/scripts/compat/features.yaml" "$cache/"
+export SLUICE_BIN="$work/sluice-stream"
 (cd "$cache" && node --test --test-concurrency=4 ./*.test.mjs) || status=1
 echo "== pip openai $("$venv/bin/python" -c 'import openai; print(openai.__version__)') against $SLUICE_URL"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/scripts/compat/python" || status=1

@@ -10,9 +10,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdaurl"
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sluice-llm/sluice/shared/gateway"
+	"github.com/sluice-llm/sluice/shared/lambdahttp"
 	"github.com/sluice-llm/sluice/shared/localserve"
 )
 
@@ -28,7 +29,9 @@ func main() {
 	}
 	defer gw.Close()
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
-		lambdaurl.Start(gw.Handler)
+		// Not lambdaurl.Start: an event that is not a Function URL request
+		// must fail the invocation, not be served as an empty GET.
+		lambda.Start(lambdahttp.Streaming("stream", gw.Handler))
 		return
 	}
 	if err := localserve.Run(localserve.Addr(*addr, cfg.Server.Addr), gw.Handler, log, 30*time.Second); err != nil {

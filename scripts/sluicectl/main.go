@@ -44,6 +44,8 @@ const usage = `usage: sluicectl [-table NAME] COMMAND ...
   task show ID                           status, attempts (model versions included) and result
   task replay ID --target provider/model [-config FILE] [-json]
                                          re-run a stored task on another model; both results side by side
+  shadow list ROUTE [-n N]               a route's shadow runs, newest first
+  canary which ROUTE TENANT              the arm a tenant is on (for a percentage)
 
 quota flags: -rpm -tpm -tpd -tpmo (requests/tokens per minute, tokens per day/month),
              -cost-day -cost-month (USD); 0 means unlimited
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return c.breaker(ctx, args[1:])
 	case "task":
 		return c.task(ctx, args[1:], getenv)
+	case "shadow", "canary":
+		return c.policies(ctx, args) // shadow.go
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 }

@@ -45,6 +45,7 @@ func main() {
 	n := flag.Int("n", 3000, "requests per target and concurrency level")
 	hedgeN := flag.Int("hedge-n", 1000, "requests per hedging scenario")
 	stateN := flag.Int("state-n", 500, "requests per state backend (needs AWS_ENDPOINT_URL or AWS credentials)")
+	featuresN := flag.Int("features-n", 1000, "requests per route feature (cache, guard, shadow)")
 	conc := flag.String("c", "1,8", "concurrency levels")
 	chunks := flag.Int("chunks", 16, "chunks per streamed response")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -91,6 +92,7 @@ func main() {
 	}
 	responsesOverhead(up, gw, *conc, *n)
 	hedging(*hedgeN)
+	features(*featuresN)
 	if os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("SLUICE_BENCH_TABLE") != "" {
 		stateBackends(*stateN)
 	} else {
@@ -161,7 +163,9 @@ func run(client *http.Client, direct, gateway string, c, n int) (d, g []time.Dur
 
 var contentMark = []byte(`"content":"`)
 
-func ttft(client *http.Client, base string) time.Duration {
+func ttft(client *http.Client, base string) time.Duration { return ttftOf(client, base, body) }
+
+func ttftOf(client *http.Client, base string, body []byte) time.Duration {
 	req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/v1/chat/completions", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()

@@ -222,6 +222,8 @@ type Model struct {
 	Policy yaml.Node `yaml:"policy"`
 	// Resolved is the defaults with Policy applied, filled by Parse.
 	Resolved Policy `yaml:"-"`
+	// Features: cache, guard, canary, shadow (policies.go).
+	Features `yaml:",inline"`
 }
 
 // Target is one provider+model. In YAML it may be written "provider/model".
@@ -400,6 +402,7 @@ func (c *Config) Validate() error {
 			bad(f+".targets", "at least one target is required")
 		}
 		validatePolicy(f+".policy", m.Resolved, bad)
+		c.validateFeatures(f, m, bad)
 		for i, t := range m.Targets {
 			tf := fmt.Sprintf("%s.targets[%d]", f, i)
 			if _, ok := c.Providers[t.Provider]; !ok {

@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/breaker"
+	"github.com/sluice-llm/sluice/shared/cache"
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/guard"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/retry"
+	"github.com/sluice-llm/sluice/shared/shadow"
 )
 
 // Target is one provider+model a route may use.
@@ -33,6 +36,11 @@ type Route struct {
 	Name    string
 	Targets []Target
 	Policy  Policy
+	// Optional features (features.go); nil is off.
+	Cache  *CachePolicy
+	Guard  *guard.Policy
+	Canary *Canary
+	Shadow *ShadowPolicy
 }
 
 // Engine holds the routes and the shared resilience state. It is safe for
@@ -54,6 +62,8 @@ type Engine struct {
 	// outage, so they pause the target here instead of tripping breakers
 	// shared by every instance.
 	throttled map[string]time.Time
+
+	feat features
 }
 
 // BudgetConfig sizes the per-target retry budgets.
@@ -77,6 +87,15 @@ type Options struct {
 	// Now and Rand are replaceable for tests.
 	Now  func() time.Time
 	Rand func() float64
+
+	// Cache holds cached answers for routes with a CachePolicy; nil turns
+	// caching off everywhere.
+	Cache cache.Store
+	// Shadows keeps shadow records; OnShadow also gets each one (for the
+	// log and metrics). MaxShadows bounds concurrent shadow runs.
+	Shadows    shadow.Store
+	OnShadow   func(*shadow.Record)
+	MaxShadows int
 }
 
 // New builds an engine from routes and the providers they use.
@@ -103,6 +122,7 @@ func New(routes []*Route, providers []provider.Provider, o Options) *Engine {
 	for _, p := range providers {
 		e.providers[p.Name()] = p
 	}
+	e.initFeatures(o, routes)
 	return e
 }
 
@@ -252,6 +272,15 @@ type Result struct {
 	NoClientRetry bool
 	// Err is set when the request failed; if Committed it failed mid-stream.
 	Err *provider.Error
+
+	// Cache is "hit", "miss" or "bypass" on a route with a cache.
+	Cache string
+	// Arm is "canary" when the route's canary served the request.
+	Arm string
+	// Guard reports what the route's filters did, if anything.
+	Guard *guard.Report
+	// Shadow follows the candidate started beside the request, if any.
+	Shadow *ShadowRun
 }
 
 // Counts returns the three request counters of the one event model:

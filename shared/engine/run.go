@@ -38,7 +38,16 @@ type run struct {
 // Run serves req on the route and reports how. Targets are tried in order;
 // an attempt that fails before its first user-visible token leaves no trace
 // at the client, so retries, fallback and hedging are invisible to it.
+// A route's optional features (cache, filters, canary, shadow) are applied
+// here too (features.go).
 func (e *Engine) Run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
+	if rt.HasFeatures() {
+		return e.runFeatures(ctx, rt, req, sink)
+	}
+	return e.run(ctx, rt, req, sink)
+}
+
+func (e *Engine) run(ctx context.Context, rt *Route, req *chat.Request, sink Sink) Result {
 	r := &run{e: e, rt: rt, p: rt.Policy, req: req, orig: req, sink: sink, start: e.now()}
 	budget := r.p.Total
 	if d, ok := ctx.Deadline(); ok {

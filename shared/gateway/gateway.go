@@ -35,10 +35,10 @@ import (
 // Secrets are resolved here, once, at start; a missing one fails naming the
 // field.
 func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*engine.Engine, error) {
-	return build(ctx, c, getenv, nil)
+	return build(ctx, c, getenv, nil, memoryFeatures())
 }
 
-func build(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker) (*engine.Engine, error) {
+func build(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker, fd featureDeps) (*engine.Engine, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -63,12 +63,16 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 		for _, t := range m.Targets {
 			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model, ContextWindow: t.ContextWindow})
 		}
+		if err := applyFeatures(rt, alias, m, providers); err != nil {
+			return nil, err
+		}
 		routes = append(routes, rt)
 	}
 	o := engine.Options{
 		Direct:   c.Server.DirectRoutes == nil || *c.Server.DirectRoutes,
 		Defaults: Policy(c.Defaults),
 		Budget:   engine.BudgetConfig{Ratio: c.Resilience.RetryBudget.Ratio, Floor: c.Resilience.RetryBudget.Floor},
+		Cache:    fd.cache, Shadows: fd.shadows, OnShadow: fd.onShadow,
 	}
 	if !c.Resilience.Breaker.Disabled {
 		if br == nil {
@@ -209,6 +213,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	var br breaker.Breaker
 	var tenancy *httpapi.Tenancy
 	stored := &httpapi.Responses{TTL: c.State.ResponsesTTL} // in memory unless there is a table
+	fd := memoryFeatures()
 	switch backend {
 	case "dynamodb":
 		if table == "" {
@@ -241,17 +246,25 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		stored.Store = responses.NewDynamo(client, table)
 		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
 		g.DynamoDB, g.Table = client, table
+		fd = dynamoFeatures(client, table)
 	default:
 		g.State = "memory: per-instance breakers; no API keys required (open mode)"
-	}
-	eng, err := build(ctx, c, getenv, br)
-	if err != nil {
-		return nil, err
 	}
 	var rec metrics.Recorder = metrics.Discard
 	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
 	}
+	fd.onShadow = shadowReporter(log, rec)
+	eng, err := build(ctx, c, getenv, br, fd)
+	if err != nil {
+		return nil, err
+	}
+	// Cache writes and shadow runs finish before breaker state is flushed.
+	g.close = append([]func(){func() {
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = eng.Wait(wctx)
+	}}, g.close...)
 	g.Engine = eng
 	var cors *httpapi.CORS
 	if cc := c.Server.CORS; len(cc.AllowOrigins) > 0 {

@@ -24,7 +24,7 @@ type CORS struct {
 }
 
 // exposedHeaders are the response headers scripts may read.
-const exposedHeaders = "X-Request-Id, X-Sluice-Provider, X-Sluice-Model, Retry-After, Retry-After-Ms, X-Should-Retry"
+const exposedHeaders = "X-Request-Id, X-Sluice-Provider, X-Sluice-Model, X-Sluice-Cache, Retry-After, Retry-After-Ms, X-Should-Retry"
 
 func (c *CORS) allowed(origin string) (string, bool) {
 	if c == nil || origin == "" {

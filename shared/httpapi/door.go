@@ -117,12 +117,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d door) {
 	var lease *quota.Lease
 	if tnt != nil {
 		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {
+			rl.quota = aerr.status == http.StatusTooManyRequests
 			refuse(aerr)
 			return
 		}
 	}
 	sink = d.sink(w, id, start.Unix(), req, state)
-	res := h.engine.Run(r.Context(), rt, req, sink)
+	ctx := r.Context()
+	if rt.HasFeatures() { // cache, guard, canary, shadow: policies.go
+		rl.features = true
+		ctx, sink = h.withFeatures(ctx, w, d.credential(r), id, tnt, rt, sink)
+	}
+	res := h.engine.Run(ctx, rt, req, sink)
 	rl.status = sink.finish(w, &res)
 	h.settle(lease, req, &res, sink.sent())
 	h.logRequest(rl, start, &res)

@@ -59,6 +59,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // The status follows the most telling kind: the client learns whether to
 // back off (429), retry later (503/504) or fix the request (400).
 func upstreamError(res *engine.Result) *apiError {
+	if res.Guard != nil && res.Guard.Blocked != nil {
+		return blockedError(res.Guard.Blocked)
+	}
 	err := res.Err
 	if err == nil {
 		return &apiError{status: http.StatusBadGateway, typ: "api_error", message: "no upstream produced a response"}

@@ -154,6 +154,9 @@ type requestLog struct {
 	route  string
 	stream bool
 	status int
+	quota  bool // refused by the tenant's quota
+	// features: the route uses optional features (policies.go).
+	features bool
 }
 
 // readBody reads and bounds the request body.
@@ -289,8 +292,14 @@ func validatePart(at string, part *chat.Part) *apiError {
 // logRequest writes the request's one log line and metrics record. Prompt
 // and completion text never appear in either.
 func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result) {
-	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start)}
+	m := metrics.Request{Route: rl.route, Tenant: rl.tenant, Stream: rl.stream, Status: rl.status, Requests: 1, Duration: h.now().Sub(start),
+		QuotaRejected: rl.quota}
 	if res != nil {
+		for _, a := range res.Attempts {
+			if a.Skipped == "breaker_open" {
+				m.BreakerOpen++
+			}
+		}
 		m.Attempts, m.UpstreamCalls, m.Retries, m.Fallbacks, m.Hedges = res.Counts()
 		if res.Served.Provider != nil {
 			m.Provider, m.Model = res.Served.Provider.Name(), res.Served.Model
@@ -302,6 +311,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		}
 		if res.Err != nil {
 			m.ErrorKind, m.MidStreamError = res.Err.Kind.String(), res.Committed
+		}
+		if rl.features {
+			featureMetrics(&m, res)
 		}
 	} else if rl.status >= 400 {
 		m.ErrorKind = "bad_request"
@@ -335,6 +347,9 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 		}
 		if res.Stitched {
 			attrs = append(attrs, slog.String("served_by", strings.Join(res.ServedBy, ",")))
+		}
+		if rl.features {
+			attrs = featureAttrs(attrs, res)
 		}
 	}
 	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-llm/sluice/shared/answer"
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/provider"
@@ -158,19 +159,12 @@ func eventBytes(ev *provider.Event) int {
 
 // bufferSink assembles a non-streamed chat.completion.
 type bufferSink struct {
-	id          string
-	created     int64
-	target      engine.Target
-	model       string
-	fingerprint string
-	tier        string
-	content     strings.Builder
-	reason      strings.Builder
-	refusal     strings.Builder
-	tools       []chat.ToolCall
-	function    *chat.FunctionCall
-	logprobs    *logprobs
-	bytes       int
+	id       string
+	created  int64
+	target   engine.Target
+	model    string
+	answer   answer.Builder
+	logprobs *logprobs
 }
 
 // logprobs gathers the per-chunk logprobs of a stream into the one object a
@@ -202,56 +196,7 @@ func (b *bufferSink) Commit(t engine.Target, upstreamModel string) error {
 }
 
 func (b *bufferSink) Event(ev *provider.Event) error {
-	b.bytes += eventBytes(ev)
-	b.content.WriteString(ev.Content)
-	b.reason.WriteString(ev.Reasoning)
-	b.refusal.WriteString(ev.Refusal)
-	if ev.SystemFingerprint != "" {
-		b.fingerprint = ev.SystemFingerprint
-	}
-	if ev.ServiceTier != "" {
-		b.tier = ev.ServiceTier
-	}
-	for _, tc := range ev.ToolCalls {
-		if tc.Index < 0 || tc.Index > 1<<10 {
-			continue // adapters number calls from 0; this is no call of ours
-		}
-		for len(b.tools) <= tc.Index {
-			b.tools = append(b.tools, chat.ToolCall{Type: "function"})
-		}
-		t := &b.tools[tc.Index]
-		// Id, type and name are set once: they are not fragments, and an
-		// upstream that repeats them must not yield "get_weatherget_weather".
-		if t.ID == "" {
-			t.ID = tc.ID
-		}
-		if tc.Type != "" {
-			t.Type = tc.Type
-		}
-		if tc.Custom != nil {
-			if t.Custom == nil {
-				t.Custom = &chat.CustomCall{}
-			}
-			if t.Custom.Name == "" {
-				t.Custom.Name = tc.Custom.Name
-			}
-			t.Custom.Input += tc.Custom.Input
-			continue
-		}
-		if t.Function.Name == "" {
-			t.Function.Name = tc.Function.Name
-		}
-		t.Function.Arguments += tc.Function.Arguments
-	}
-	if f := ev.FunctionCall; f != nil {
-		if b.function == nil {
-			b.function = &chat.FunctionCall{}
-		}
-		if b.function.Name == "" {
-			b.function.Name = f.Name
-		}
-		b.function.Arguments += f.Arguments
-	}
+	b.answer.Add(ev)
 	if len(ev.Logprobs) > 0 {
 		if b.logprobs == nil {
 			b.logprobs = &logprobs{}
@@ -276,15 +221,15 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 		writeError(w, e)
 		return e.status
 	}
-	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: b.reason.String(), ToolCalls: b.tools, FunctionCall: b.function}
-	r := b.refusal.String()
-	if r != "" {
-		msg.Refusal = &r
+	a := b.answer.Answer()
+	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: a.Reasoning, ToolCalls: a.ToolCalls, FunctionCall: a.FunctionCall}
+	if a.Refusal != "" {
+		msg.Refusal = &a.Refusal
 	}
 	// content is null, as OpenAI sends it, when the answer is only calls or
 	// a refusal.
-	if c := b.content.String(); c != "" || (len(b.tools) == 0 && b.function == nil && r == "") {
-		msg.Content = &c
+	if a.Content != "" || (len(a.ToolCalls) == 0 && a.FunctionCall == nil && a.Refusal == "") {
+		msg.Content = &a.Content
 	}
 	fr := res.FinishReason
 	if fr == "" {
@@ -298,7 +243,7 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 		}
 	}
 	resp := chat.Response{ID: b.id, Object: "chat.completion", Created: b.created, Model: b.model,
-		SystemFingerprint: b.fingerprint, ServiceTier: b.tier, Choices: []chat.Choice{choice}, Usage: &usage}
+		SystemFingerprint: a.SystemFingerprint, ServiceTier: a.ServiceTier, Choices: []chat.Choice{choice}, Usage: &usage}
 	setServedHeaders(w.Header(), b.target, b.model)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -308,4 +253,4 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 
 func (b *bufferSink) fail(e *apiError) {}
 
-func (b *bufferSink) sent() int { return b.bytes }
+func (b *bufferSink) sent() int { return b.answer.Len() }

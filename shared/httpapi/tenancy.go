@@ -109,7 +109,11 @@ func (h *Handler) settle(lease *quota.Lease, req *chat.Request, res *engine.Resu
 	defer cancel()
 	_, calls, _, _, _ := res.Counts()
 	var err error
-	if calls == 0 && !res.Committed {
+	if res.Cache == engine.CacheHit {
+		// A hit is a request but no upstream tokens: it costs its place in
+		// the per-minute request limit and nothing else.
+		err = h.tenancy.Quota.Settle(ctx, lease, quota.Amounts{Requests: 1})
+	} else if calls == 0 && !res.Committed {
 		err = h.tenancy.Quota.Release(ctx, lease)
 	} else {
 		u := res.Usage

@@ -28,18 +28,35 @@ var metricDefs = [...]struct{ name, unit string }{
 	{"Stitched", "Count"},
 	{"MidStreamErrors", "Count"},
 	{"Errors", "Count"},
+	{"BreakerOpen", "Count"},
+	{"QuotaRejections", "Count"},
 	{"TTFB", "Milliseconds"},
 	{"TTFT", "Milliseconds"},
 	{"Duration", "Milliseconds"},
 	{"PromptTokens", "Count"},
 	{"CompletionTokens", "Count"},
 	{"CostUSD", "None"},
+	// Route features: on the lines of routes that use any.
+	{"CacheHits", "Count"},
+	{"Blocked", "Count"},
+	{"Redactions", "Count"},
+	{"ShadowMatches", "Count"},
+}
+
+// featureMetric reports whether a metric is one of the route features'.
+func featureMetric(name string) bool {
+	switch name {
+	case "CacheHits", "Blocked", "Redactions", "ShadowMatches":
+		return true
+	}
+	return false
 }
 
 // Bits selecting which optional metrics a line carries.
 const (
 	hasTTFB = 1 << iota
 	hasTTFT
+	hasFeatures
 )
 
 // EMF writes one CloudWatch Embedded Metric Format JSON line per request to
@@ -56,8 +73,9 @@ const (
 // first token, and the spec requires every declared metric to be present.
 type EMF struct {
 	now func() time.Time
-	// directives[hasTTFB|hasTTFT] is the _aws block after the timestamp.
-	directives [4][]byte
+	// directives[hasTTFB|hasTTFT|hasFeatures] is the _aws block after the
+	// timestamp.
+	directives [8][]byte
 	writeErrs  atomic.Uint64
 
 	mu  sync.Mutex // serialises w and guards buf
@@ -101,7 +119,8 @@ func appendDirective(b []byte, namespace string, mask int) []byte {
 	b = append(b, `,"Dimensions":[["Route"],["Route","Provider"]],"Metrics":[`...)
 	first := true
 	for _, m := range metricDefs {
-		if (m.name == "TTFB" && mask&hasTTFB == 0) || (m.name == "TTFT" && mask&hasTTFT == 0) {
+		if (m.name == "TTFB" && mask&hasTTFB == 0) || (m.name == "TTFT" && mask&hasTTFT == 0) ||
+			(featureMetric(m.name) && mask&hasFeatures == 0) {
 			continue
 		}
 		if !first {
@@ -132,6 +151,9 @@ func (e *EMF) Record(r *Request) {
 	if r.TTFT > 0 {
 		mask |= hasTTFT
 	}
+	if r.Features {
+		mask |= hasFeatures
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -153,6 +175,8 @@ func (e *EMF) Record(r *Request) {
 	b = appendInt(b, "Stitched", b2i(r.Stitched))
 	b = appendInt(b, "MidStreamErrors", b2i(r.MidStreamError))
 	b = appendInt(b, "Errors", b2i(r.failed()))
+	b = appendInt(b, "BreakerOpen", int64(r.BreakerOpen))
+	b = appendInt(b, "QuotaRejections", b2i(r.QuotaRejected))
 	if mask&hasTTFB != 0 {
 		b = appendMillis(b, "TTFB", r.TTFB)
 	}
@@ -163,6 +187,20 @@ func (e *EMF) Record(r *Request) {
 	b = appendInt(b, "PromptTokens", int64(r.PromptTokens))
 	b = appendInt(b, "CompletionTokens", int64(r.CompletionTokens))
 	b = appendFloat(b, "CostUSD", r.CostUSD)
+	if mask&hasFeatures != 0 {
+		b = appendInt(b, "CacheHits", b2i(r.Cache == "hit"))
+		b = appendInt(b, "Blocked", b2i(r.Blocked != ""))
+		b = appendInt(b, "Redactions", int64(r.Redactions))
+		b = appendInt(b, "ShadowMatches", b2i(r.ShadowMatch))
+		b = appendKey(b, "Cache")
+		b = appendString(b, r.Cache)
+		b = appendKey(b, "Arm")
+		b = appendString(b, r.Arm)
+		b = appendKey(b, "GuardBlocked")
+		b = appendString(b, r.Blocked)
+		b = appendKey(b, "Shadow")
+		b = strconv.AppendBool(b, r.Shadow)
+	}
 
 	b = appendKey(b, "Model")
 	b = appendString(b, r.Model)

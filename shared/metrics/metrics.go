@@ -24,12 +24,30 @@ type Request struct {
 	Stitched                          bool // a mid-stream break was continued on another target
 	MidStreamError                    bool
 	ErrorKind                         string // "" on success; set for every failed request
+	// BreakerOpen counts the route's targets skipped because their circuit
+	// breaker was open; a route that keeps reporting it has a breaker that
+	// stays open (the dashboard's "breaker open" alarm).
+	BreakerOpen int
+	// QuotaRejected is set when the tenant's quota refused the request (429).
+	QuotaRejected bool
 
 	// TTFB and TTFT are zero when no byte / no token was produced.
 	TTFB, TTFT, Duration time.Duration
 
 	PromptTokens, CompletionTokens int
 	CostUSD                        float64
+
+	// Route features. Features is set on the records of routes that use
+	// any, and adds their metrics to the EMF line.
+	Features   bool
+	Cache      string // "hit", "miss" or "bypass"
+	Arm        string // "canary" when the canary served
+	Blocked    string // filter:rule of an input filter that refused the request
+	Redactions int    // spans the output filters rewrote
+	// Shadow marks the record of a shadow run (Route is "<route>#shadow",
+	// Provider the candidate's), not of a client request; ShadowMatch says
+	// the candidate's answer matched the primary's.
+	Shadow, ShadowMatch bool
 }
 
 // failed reports whether r counts in the Errors metric: the caller said so
@@ -84,6 +102,8 @@ type Totals struct {
 	Requests, Attempts, UpstreamCalls int64
 	Retries, Fallbacks, Hedges        int64
 	Stitched, MidStreamErrors, Errors int64
+	CacheHits, Blocked, Redactions    int64
+	Shadows, ShadowMatches            int64
 }
 
 // Counters keeps in-process totals with atomics, for tests and benchmarks.
@@ -92,6 +112,8 @@ type Counters struct {
 	requests, attempts, upstreamCalls atomic.Int64
 	retries, fallbacks, hedges        atomic.Int64
 	stitched, midStreamErrors, errors atomic.Int64
+	cacheHits, blocked, redactions    atomic.Int64
+	shadows, shadowMatches            atomic.Int64
 }
 
 // Record implements Recorder.
@@ -102,6 +124,15 @@ func (c *Counters) Add(r *Request) {
 	if r == nil {
 		return
 	}
+	if r.Shadow {
+		// A shadow run is no client request: it only counts as a shadow.
+		c.shadows.Add(1)
+		c.shadowMatches.Add(b2i(r.ShadowMatch))
+		return
+	}
+	c.cacheHits.Add(b2i(r.Cache == "hit"))
+	c.blocked.Add(b2i(r.Blocked != ""))
+	c.redactions.Add(int64(r.Redactions))
 	c.requests.Add(int64(r.Requests))
 	c.attempts.Add(int64(r.Attempts))
 	c.upstreamCalls.Add(int64(r.UpstreamCalls))
@@ -126,6 +157,11 @@ func (c *Counters) Snapshot() Totals {
 		Stitched:        c.stitched.Load(),
 		MidStreamErrors: c.midStreamErrors.Load(),
 		Errors:          c.errors.Load(),
+		CacheHits:       c.cacheHits.Load(),
+		Blocked:         c.blocked.Load(),
+		Redactions:      c.redactions.Load(),
+		Shadows:         c.shadows.Load(),
+		ShadowMatches:   c.shadowMatches.Load(),
 	}
 }
 

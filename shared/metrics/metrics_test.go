@@ -17,7 +17,7 @@ import (
 )
 
 var allMetricNames = []string{"Requests", "Attempts", "UpstreamCalls", "Retries", "Fallbacks", "Hedges",
-	"Stitched", "MidStreamErrors", "Errors", "TTFB", "TTFT", "Duration", "PromptTokens", "CompletionTokens", "CostUSD"}
+	"Stitched", "MidStreamErrors", "Errors", "BreakerOpen", "QuotaRejections", "TTFB", "TTFT", "Duration", "PromptTokens", "CompletionTokens", "CostUSD"}
 
 type emfLine struct {
 	AWS struct {
@@ -76,7 +76,7 @@ func fullRequest() *Request {
 		Stream: true, Status: 200,
 		Requests: 1, Attempts: 3, UpstreamCalls: 2,
 		Retries: 1, Fallbacks: 1, Hedges: 1,
-		Stitched: true, MidStreamError: true,
+		Stitched: true, MidStreamError: true, BreakerOpen: 2, QuotaRejected: true,
 		TTFB: 120 * time.Millisecond, TTFT: 250500 * time.Microsecond, Duration: 2 * time.Second,
 		PromptTokens: 12, CompletionTokens: 34, CostUSD: 0.000123,
 	}
@@ -115,7 +115,7 @@ func TestEMFLine(t *testing.T) {
 		"Route": "chat", "Provider": "openai", "Model": "gpt-4o-mini", "Tenant": "acme",
 		"Stream": true, "Status": 200.0, "ErrorKind": "",
 		"Requests": 1.0, "Attempts": 3.0, "UpstreamCalls": 2.0, "Retries": 1.0, "Fallbacks": 1.0, "Hedges": 1.0,
-		"Stitched": 1.0, "MidStreamErrors": 1.0, "Errors": 0.0,
+		"Stitched": 1.0, "MidStreamErrors": 1.0, "Errors": 0.0, "BreakerOpen": 2.0, "QuotaRejections": 1.0,
 		"TTFB": 120.0, "TTFT": 250.5, "Duration": 2000.0,
 		"PromptTokens": 12.0, "CompletionTokens": 34.0, "CostUSD": 0.000123,
 	}

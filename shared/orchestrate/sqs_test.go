@@ -55,8 +55,13 @@ func TestAsyncTasksThroughSQSRunExactlyOnce(t *testing.T) {
 	// Tasks in the table on the emulator; the gateway stays open (no API
 	// keys), which the task API tests cover separately.
 	var busy atomic.Int64
+	// The lease is long enough that a runner starved of CPU (the race
+	// detector, a busy machine, one emulator serving every request in turn)
+	// still renews in time: a lease that runs out while its runner lives is
+	// the one case where a model call repeats (README: the exactly-once
+	// argument). The crashed runner's lease below has run out already.
 	f := newApp(t, map[string]string{orchestrate.EnvJobsQueueURL: url},
-		orchestrate.Deps{SQS: q, Lease: 2 * time.Second, Store: tasks.NewDynamo(db, table, 0)}, gateway.Deps{},
+		orchestrate.Deps{SQS: q, Lease: 15 * time.Second, Store: tasks.NewDynamo(db, table, 0)}, gateway.Deps{},
 		slog.New(countHandler{msg: "task busy elsewhere or interrupted; the message will be delivered again", n: &busy}))
 	srv := httptest.NewServer(f.app.Handler)
 	defer srv.Close()

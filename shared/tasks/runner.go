@@ -302,13 +302,22 @@ func repairMessage(problems []string, req *Request) string {
 // callEngine is the innermost CallFunc: one run of the resilience engine.
 func (r *Runner) callEngine(ctx context.Context, c *Call) (*Reply, error) {
 	col := &collector{}
+	if c.Route.HasFeatures() {
+		// The route's cache, filters, canary and shadow run inside the
+		// engine; they need to know whose task this is.
+		ctx = engine.WithCaller(ctx, engine.Caller{RequestID: c.Task.ID, Tenant: c.Task.Tenant})
+	}
 	res := r.engine.Run(ctx, c.Route, c.Request, col)
+	if g := res.Guard; g != nil && g.Blocked != nil {
+		return nil, &BlockedError{Code: "content_blocked", Message: res.Err.Message}
+	}
 	_, calls, _, _, _ := res.Counts()
 	reply := &Reply{Text: col.text.String(), ToolCalls: col.tools, FinishReason: res.FinishReason, Usage: res.Usage,
 		UpstreamCalls: calls, ReportedModel: col.model, SystemFingerprint: col.fingerprint, Err: res.Err}
 	if res.Served.Provider != nil {
 		reply.Provider, reply.Target = res.Served.Provider.Name(), res.Served.String()
 	}
+	reply.Cached = res.Cache == engine.CacheHit
 	if res.Err != nil {
 		reply.Text, reply.ToolCalls = "", nil
 	}

@@ -19,42 +19,15 @@ var mappedExtra = map[string]bool{
 	"prediction":   true, // a latency hint; the answer is the same without it
 }
 
-// reasoningBudget maps reasoning_effort to a thinking budget, as LiteLLM
-// does, so clients moving between gateways see the same behaviour.
-var reasoningBudget = map[string]int{"low": 1024, "medium": 2048, "high": 4096}
-
 // requestParams maps the request-level members other than messages and
 // tools, and refuses what Anthropic cannot do.
-func (p *Provider) requestParams(c *chat.Request, wr *wireRequest, drop bool) error {
-	refuse := func(field, why string) error {
-		if drop {
-			return nil
-		}
-		return provider.Unsupported(p.name, field, why)
-	}
-	if v := c.PresencePenalty; v != nil && *v != 0 {
-		if err := refuse("presence_penalty", ""); err != nil {
-			return err
-		}
-	}
-	if v := c.FrequencyPenalty; v != nil && *v != 0 {
-		if err := refuse("frequency_penalty", ""); err != nil {
-			return err
-		}
-	}
-	// seed is a best-effort hint even on OpenAI; Anthropic has none, and
-	// its absence changes nothing a client can rely on.
-	if err := provider.CheckExtra(p.name, "", c.Extra, func(k string) bool { return mappedExtra[k] }, drop); err != nil {
+func (p *Provider) requestParams(c *chat.Request, wr *wireRequest, t provider.Translation) error {
+	if err := t.Common(c, func(k string) bool { return mappedExtra[k] }); err != nil {
 		return err
 	}
 	x := c.Extra
 	if !x.IsNull("top_k") {
 		wr.TopK = x["top_k"]
-	}
-	if !x.IsNull("store") && !provider.Neutral(x["store"]) {
-		if err := refuse("store", "Anthropic does not store completions"); err != nil {
-			return err
-		}
 	}
 	if !x.IsNull("service_tier") {
 		var tier string
@@ -65,7 +38,7 @@ func (p *Provider) requestParams(c *chat.Request, wr *wireRequest, drop bool) er
 		case "default":
 			wr.ServiceTier = "standard_only"
 		default:
-			if err := refuse("service_tier", "Anthropic offers auto and standard_only"); err != nil {
+			if err := t.Refuse("service_tier", "Anthropic offers auto and standard_only"); err != nil {
 				return err
 			}
 		}
@@ -73,22 +46,21 @@ func (p *Provider) requestParams(c *chat.Request, wr *wireRequest, drop bool) er
 	if !x.IsNull("thinking") {
 		wr.Thinking = x["thinking"]
 	}
-	switch e := c.ReasoningEffort; {
-	case e == "" || e == "none" || e == "minimal":
-	case reasoningBudget[e] > 0:
-		budget := reasoningBudget[e]
+	budget, err := provider.ThinkingBudget(c.ReasoningEffort)
+	if err != nil {
+		return p.badRequest("%v", err)
+	}
+	if budget > 0 {
 		wr.Thinking = json.RawMessage(fmt.Sprintf(`{"type":"enabled","budget_tokens":%d}`, budget))
 		if wr.MaxTokens <= budget {
 			// max_tokens covers thinking on Anthropic; the client's limit
 			// was meant for the answer.
 			wr.MaxTokens += budget
 		}
-	default:
-		return p.badRequest("reasoning_effort must be none, minimal, low, medium or high, not %q", e)
 	}
 	if len(wr.Thinking) > 0 && wr.Temperature != nil && *wr.Temperature != 1 {
 		// Anthropic allows only temperature 1 while thinking.
-		if err := refuse("temperature", "Anthropic requires temperature 1 with extended thinking"); err != nil {
+		if err := t.Refuse("temperature", "Anthropic requires temperature 1 with extended thinking"); err != nil {
 			return err
 		}
 		wr.Temperature = nil

@@ -107,14 +107,15 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 	if c.User != "" {
 		wr.Metadata = &wireMetadata{UserID: c.User}
 	}
-	if err := p.requestParams(c, wr, drop); err != nil {
+	tr := provider.Translation{Provider: p.name, Drop: drop}
+	if err := p.requestParams(c, wr, tr); err != nil {
 		return nil, nil, err
 	}
 	var system []wireBlock
 	for i := range c.Messages {
 		m := &c.Messages[i]
 		at := fmt.Sprintf("messages[%d]", i)
-		if err := provider.CheckExtra(p.name, at+".", m.Extra, isCacheControl, drop); err != nil {
+		if err := tr.Extra(at+".", m.Extra, provider.IsCacheControl); err != nil {
 			return nil, nil, err
 		}
 		var role string
@@ -123,7 +124,10 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 		switch m.Role {
 		case "system", "developer":
 			before := len(system)
-			if system, err = p.textBlocks(system, at, m.Content, drop); err != nil {
+			err = tr.SystemText(at, m.Content, func(text string, cc json.RawMessage) {
+				system = append(system, wireBlock{Type: "text", Text: text, CacheControl: cc})
+			})
+			if err != nil {
 				return nil, nil, err
 			}
 			markCache(system[before:], m.Extra)
@@ -197,8 +201,6 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 	return wr, pl, nil
 }
 
-func isCacheControl(k string) bool { return k == "cache_control" }
-
 // markCache moves a message's cache_control to its last block, which is
 // where Anthropic reads a cache breakpoint.
 func markCache(blocks []wireBlock, x chat.Extra) {
@@ -252,33 +254,6 @@ func trimPrefill(wr *wireRequest) {
 	}
 }
 
-// textBlocks translates content that may only hold text (system prompts).
-func (p *Provider) textBlocks(dst []wireBlock, at string, c chat.Content, drop bool) ([]wireBlock, error) {
-	if !c.IsParts {
-		if c.Text != "" {
-			dst = append(dst, wireBlock{Type: "text", Text: c.Text})
-		}
-		return dst, nil
-	}
-	for j := range c.Parts {
-		part := &c.Parts[j]
-		pat := fmt.Sprintf("%s.content[%d]", at, j)
-		if part.Type != "text" {
-			if drop {
-				continue
-			}
-			return nil, provider.Unsupported(p.name, pat+".type", fmt.Sprintf("a %s part in a system message", part.Type))
-		}
-		if err := provider.CheckExtra(p.name, pat+".", part.Extra, isCacheControl, drop); err != nil {
-			return nil, err
-		}
-		if part.Text != "" {
-			dst = append(dst, wireBlock{Type: "text", Text: part.Text, CacheControl: cacheOf(part.Extra)})
-		}
-	}
-	return dst, nil
-}
-
 func cacheOf(x chat.Extra) json.RawMessage {
 	if x.IsNull("cache_control") {
 		return nil
@@ -296,7 +271,7 @@ func (p *Provider) contentBlocks(dst []wireBlock, at string, c chat.Content, dro
 	for j := range c.Parts {
 		part := &c.Parts[j]
 		pat := fmt.Sprintf("%s.content[%d]", at, j)
-		if err := provider.CheckExtra(p.name, pat+".", part.Extra, isCacheControl, drop); err != nil {
+		if err := provider.CheckExtra(p.name, pat+".", part.Extra, provider.IsCacheControl, drop); err != nil {
 			return nil, err
 		}
 		var b wireBlock
@@ -432,7 +407,7 @@ func (p *Provider) tools(c *chat.Request, wr *wireRequest, drop bool) error {
 			}
 			return provider.Unsupported(p.name, at+".type", t.Type+" tools")
 		}
-		if err := provider.CheckExtra(p.name, at+".", t.Extra, isCacheControl, drop); err != nil {
+		if err := provider.CheckExtra(p.name, at+".", t.Extra, provider.IsCacheControl, drop); err != nil {
 			return err
 		}
 		schema := t.Function.Parameters

@@ -34,32 +34,11 @@ var mappedExtra = map[string]bool{
 	"prediction":   true, // a latency hint; the answer is the same without it
 }
 
-// reasoningBudget maps reasoning_effort to a Claude thinking budget, as
-// the Anthropic adapter does.
-var reasoningBudget = map[string]int{"low": 1024, "medium": 2048, "high": 4096}
-
 // requestParams maps the request-level members other than messages and
 // tools into in and extra (additionalModelRequestFields), and refuses what
 // Converse cannot do.
-func (p *Provider) requestParams(c *chat.Request, model string, in *bedrockruntime.ConverseStreamInput, extra map[string]any, drop bool) error {
-	refuse := func(field, why string) error {
-		if drop {
-			return nil
-		}
-		return provider.Unsupported(p.name, field, why)
-	}
-	if v := c.PresencePenalty; v != nil && *v != 0 {
-		if err := refuse("presence_penalty", ""); err != nil {
-			return err
-		}
-	}
-	if v := c.FrequencyPenalty; v != nil && *v != 0 {
-		if err := refuse("frequency_penalty", ""); err != nil {
-			return err
-		}
-	}
-	// seed: a best-effort hint even on OpenAI; Converse has none.
-	if err := provider.CheckExtra(p.name, "", c.Extra, func(k string) bool { return mappedExtra[k] }, drop); err != nil {
+func (p *Provider) requestParams(c *chat.Request, model string, in *bedrockruntime.ConverseStreamInput, extra map[string]any, t provider.Translation) error {
+	if err := t.Common(c, func(k string) bool { return mappedExtra[k] }); err != nil {
 		return err
 	}
 	x := c.Extra
@@ -86,11 +65,6 @@ func (p *Provider) requestParams(c *chat.Request, model string, in *bedrockrunti
 			extra[k] = v
 		}
 	}
-	if !x.IsNull("store") && !provider.Neutral(x["store"]) {
-		if err := refuse("store", "Bedrock does not store completions"); err != nil {
-			return err
-		}
-	}
 	if !x.IsNull("service_tier") {
 		var tier string
 		_ = json.Unmarshal(x["service_tier"], &tier)
@@ -99,7 +73,7 @@ func (p *Provider) requestParams(c *chat.Request, model string, in *bedrockrunti
 		case "default", "flex", "priority":
 			in.ServiceTier = &types.ServiceTier{Type: types.ServiceTierType(tier)}
 		default:
-			if err := refuse("service_tier", "Converse offers default, flex and priority"); err != nil {
+			if err := t.Refuse("service_tier", "Converse offers default, flex and priority"); err != nil {
 				return err
 			}
 		}
@@ -111,25 +85,25 @@ func (p *Provider) requestParams(c *chat.Request, model string, in *bedrockrunti
 		}
 		in.RequestMetadata = md
 	}
-	switch e := c.ReasoningEffort; {
-	case e == "" || e == "none" || e == "minimal":
-	case reasoningBudget[e] == 0:
-		return p.badRequest("reasoning_effort must be none, minimal, low, medium or high, not %q", e)
+	budget, err := provider.ThinkingBudget(c.ReasoningEffort)
+	switch {
+	case err != nil:
+		return p.badRequest("%v", err)
+	case budget == 0:
 	case isClaude(model):
-		budget := reasoningBudget[e]
 		extra["thinking"] = map[string]any{"type": "enabled", "budget_tokens": budget}
 		if limit <= budget {
 			limit += budget // max tokens cover thinking; the client meant the answer
 		}
 	case strings.Contains(model, "openai."):
-		extra["reasoning_effort"] = e // gpt-oss on Bedrock takes OpenAI's field
+		extra["reasoning_effort"] = c.ReasoningEffort // gpt-oss on Bedrock takes OpenAI's field
 	default:
-		if err := refuse("reasoning_effort", "Bedrock has no reasoning setting for "+model); err != nil {
+		if err := t.Refuse("reasoning_effort", "Bedrock has no reasoning setting for "+model); err != nil {
 			return err
 		}
 	}
 	if _, thinking := extra["thinking"]; thinking && ic.Temperature != nil && *ic.Temperature != 1 {
-		if err := refuse("temperature", "Claude requires temperature 1 with extended thinking"); err != nil {
+		if err := t.Refuse("temperature", "Claude requires temperature 1 with extended thinking"); err != nil {
 			return err
 		}
 		ic.Temperature = nil

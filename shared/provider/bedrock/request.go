@@ -36,14 +36,15 @@ func (p *Provider) buildInput(req *provider.Request) (*bedrockruntime.ConverseSt
 	drop := req.DropUnsupported
 	in := &bedrockruntime.ConverseStreamInput{ModelId: aws.String(req.Model)}
 	extra := map[string]any{} // additionalModelRequestFields
-	if err := p.requestParams(c, req.Model, in, extra, drop); err != nil {
+	tr := provider.Translation{Provider: p.name, Drop: drop}
+	if err := p.requestParams(c, req.Model, in, extra, tr); err != nil {
 		return nil, nil, err
 	}
 	hasToolBlocks := false
 	for i := range c.Messages {
 		m := &c.Messages[i]
 		at := fmt.Sprintf("messages[%d]", i)
-		if err := provider.CheckExtra(p.name, at+".", m.Extra, isCacheControl, drop); err != nil {
+		if err := tr.Extra(at+".", m.Extra, provider.IsCacheControl); err != nil {
 			return nil, nil, err
 		}
 		var role types.ConversationRole
@@ -51,7 +52,13 @@ func (p *Provider) buildInput(req *provider.Request) (*bedrockruntime.ConverseSt
 		var err error
 		switch m.Role {
 		case "system", "developer":
-			if in.System, err = p.systemBlocks(in.System, at, m.Content, drop); err != nil {
+			err = tr.SystemText(at, m.Content, func(text string, cc json.RawMessage) {
+				in.System = append(in.System, &types.SystemContentBlockMemberText{Value: text})
+				if cc != nil {
+					in.System = append(in.System, &types.SystemContentBlockMemberCachePoint{Value: cachePoint()})
+				}
+			})
+			if err != nil {
 				return nil, nil, err
 			}
 			if !m.Extra.IsNull("cache_control") {
@@ -137,43 +144,10 @@ func (p *Provider) buildInput(req *provider.Request) (*bedrockruntime.ConverseSt
 	return in, pl, nil
 }
 
-func isCacheControl(k string) bool { return k == "cache_control" }
-
 // cachePoint marks a prompt cache breakpoint after the blocks before it,
 // which is what cache_control on an OpenAI-shaped message asks for.
 func cachePoint() types.CachePointBlock {
 	return types.CachePointBlock{Type: types.CachePointTypeDefault}
-}
-
-// systemBlocks translates a system message, which may only hold text.
-func (p *Provider) systemBlocks(dst []types.SystemContentBlock, at string, c chat.Content, drop bool) ([]types.SystemContentBlock, error) {
-	if !c.IsParts {
-		// Bedrock rejects blank text blocks, so empty prompts are dropped.
-		if c.Text != "" {
-			dst = append(dst, &types.SystemContentBlockMemberText{Value: c.Text})
-		}
-		return dst, nil
-	}
-	for j := range c.Parts {
-		part := &c.Parts[j]
-		pat := fmt.Sprintf("%s.content[%d]", at, j)
-		if part.Type != "text" {
-			if drop {
-				continue
-			}
-			return nil, provider.Unsupported(p.name, pat+".type", fmt.Sprintf("a %s part in a system message", part.Type))
-		}
-		if err := provider.CheckExtra(p.name, pat+".", part.Extra, isCacheControl, drop); err != nil {
-			return nil, err
-		}
-		if part.Text != "" {
-			dst = append(dst, &types.SystemContentBlockMemberText{Value: part.Text})
-		}
-		if !part.Extra.IsNull("cache_control") {
-			dst = append(dst, &types.SystemContentBlockMemberCachePoint{Value: cachePoint()})
-		}
-	}
-	return dst, nil
 }
 
 // contentBlocks translates message content. Images and documents are only
@@ -189,7 +163,7 @@ func (p *Provider) contentBlocks(at string, c chat.Content, user, drop bool) ([]
 	for j := range c.Parts {
 		part := &c.Parts[j]
 		pat := fmt.Sprintf("%s.content[%d]", at, j)
-		if err := provider.CheckExtra(p.name, pat+".", part.Extra, isCacheControl, drop); err != nil {
+		if err := provider.CheckExtra(p.name, pat+".", part.Extra, provider.IsCacheControl, drop); err != nil {
 			return nil, err
 		}
 		switch part.Type {
@@ -388,7 +362,7 @@ func (p *Provider) toolConfig(c *chat.Request, hasToolBlocks, drop bool) (*types
 			}
 			return nil, provider.Unsupported(p.name, at+".type", t.Type+" tools")
 		}
-		if err := provider.CheckExtra(p.name, at+".", t.Extra, isCacheControl, drop); err != nil {
+		if err := provider.CheckExtra(p.name, at+".", t.Extra, provider.IsCacheControl, drop); err != nil {
 			return nil, err
 		}
 		if t.Function.Name == "" {

@@ -1,0 +1,5 @@
+//go:build race
+
+package stackemu
+
+const raceBuild = true

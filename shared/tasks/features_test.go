@@ -1,0 +1,69 @@
+package tasks_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sluice-llm/sluice/shared/cache"
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/guard"
+	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/provider/simulated"
+	"github.com/sluice-llm/sluice/shared/tasks"
+)
+
+// featureEngine has one route, "m", with the given features on.
+func featureEngine(p *recorder, decorate func(*engine.Route)) *engine.Engine {
+	rt := &engine.Route{Name: "m", Targets: []engine.Target{{Provider: p, Model: "m-model"}},
+		Policy: engine.Policy{MaxAttempts: 1, MinAttempt: time.Millisecond}}
+	decorate(rt)
+	return engine.New([]*engine.Route{rt}, []provider.Provider{p}, engine.Options{Cache: cache.NewMemory()})
+}
+
+// TestRepeatedTaskServedFromCache: a task is deterministic by default
+// (temperature 0), so on a route with a cache the same task again is
+// answered, repair turn and all, without a single upstream call.
+func TestRepeatedTaskServedFromCache(t *testing.T) {
+	p := sim("m", simulated.Options{InvalidFirst: 1})
+	eng := featureEngine(p, func(rt *engine.Route) { rt.Cache = &engine.CachePolicy{TTL: time.Hour} })
+	r := tasks.NewRunner(eng, tasks.RunnerOptions{})
+	body := `{"model":"m","messages":[{"role":"user","content":"Ada, 36"}],"schema":` + personSchema + `}`
+	first := r.Run(context.Background(), task(t, body))
+	if first.Status != tasks.StatusSucceeded || len(first.Attempts) != 2 || first.Result.Cached {
+		t.Fatalf("first run: %s %+v", first.Status, first.Attempts)
+	}
+	if err := eng.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	calls := p.calls()
+	again := r.Run(context.Background(), task(t, body))
+	if again.Status != tasks.StatusSucceeded || p.calls() != calls {
+		t.Fatalf("repeat: %s, upstream calls %d → %d", again.Status, calls, p.calls())
+	}
+	for _, a := range again.Attempts {
+		if !a.Cached || a.UpstreamCalls != 0 {
+			t.Errorf("attempt %+v not served from the cache", a)
+		}
+	}
+	if !again.Result.Cached || string(again.Result.Text) != string(first.Result.Text) {
+		t.Errorf("result %+v, want the first run's, cached", again.Result)
+	}
+}
+
+func TestBlockedTaskFailsWithoutCallingUpstream(t *testing.T) {
+	p := sim("m", simulated.Options{})
+	rule, err := guard.WordsRule("project-names", []string{"project zeus"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := featureEngine(p, func(rt *engine.Route) {
+		rt.Guard = &guard.Policy{Input: []guard.InputFilter{&guard.Block{Rules: []guard.Rule{rule}}}}
+	})
+	out := tasks.NewRunner(eng, tasks.RunnerOptions{}).Run(context.Background(),
+		task(t, `{"model":"m","messages":[{"role":"user","content":"Summarize Project Zeus"}]}`))
+	if out.Status != tasks.StatusFailed || out.Error == nil || out.Error.Code != "content_blocked" ||
+		len(out.Attempts) != 1 || out.Attempts[0].Outcome != tasks.OutcomeBlocked || p.calls() != 0 {
+		t.Fatalf("status %s error %+v attempts %+v calls %d", out.Status, out.Error, out.Attempts, p.calls())
+	}
+}
