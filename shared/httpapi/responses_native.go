@@ -40,15 +40,24 @@ func (d responsesDoor) native(st *respState, rt *engine.Route, req *chat.Request
 			message: fmt.Sprintf("`%s`: %s, and no target of model %q serves OpenAI's Responses API (responses_api: true on an openai provider); "+
 				"the others get the Responses API translated to chat completions, which cannot express it.", param, why, rt.Name)}
 	}
+	if rt.Guard.HasOutput() {
+		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "unsupported_parameter", param: param,
+			message: fmt.Sprintf("`%s`: %s, and model %q filters its output, which sluice cannot do on the events it relays from OpenAI's Responses API as they are.", param, why, rt.Name)}
+	}
 	body, err := d.nativeBody(st)
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", message: err.Error()}
 	}
 	req.Responses = body
 	st.native = true
-	p := rt.Policy
-	p.ContinueOnBreak = false
-	return &engine.Route{Name: rt.Name, Targets: targets, Policy: p}, nil
+	c := *rt
+	c.Targets = targets
+	c.Policy.ContinueOnBreak = false
+	// The cache keys on the chat request, which does not hold the native
+	// one; canary and shadow candidates may not serve it. Input filters
+	// still apply.
+	c.Cache, c.Canary, c.Shadow = nil, nil, nil
+	return &c, nil
 }
 
 // nativeBody is the request for the upstream: as the client sent it, but
