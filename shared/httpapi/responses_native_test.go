@@ -204,3 +204,34 @@ func TestResponsesNativeBreakFailsExplicitly(t *testing.T) {
 		t.Errorf("a failed response was stored")
 	}
 }
+
+// A route's output filters apply to translated responses, streamed and
+// not; a native request there is refused, since relayed events cannot be
+// filtered.
+func TestResponsesRouteFeatures(t *testing.T) {
+	up := &scripted{name: "up", events: []provider.Event{{Content: "Write to bob"}, {Content: "@example.com today."}, {FinishReason: "stop"}}}
+	rt := guardRoute(t, up)
+	srv := server(t, rt)
+	resp := postResponses(t, srv.URL, `{"model":"chat","stream":true,"input":"who?"}`)
+	s := readResponses(t, resp.Body)
+	resp.Body.Close()
+	if strings.Contains(s.text(), "bob@example.com") || !strings.HasPrefix(s.text(), "Write to ") || s.terminal.Type != "response.completed" {
+		t.Errorf("streamed text %q", s.text())
+	}
+	o := decodeObject(t, postResponses(t, srv.URL, `{"model":"chat","input":"who?"}`))
+	if txt := items(t, o)[0].Content[0].Text; strings.Contains(txt, "bob@example.com") {
+		t.Errorf("buffered text %q", txt)
+	}
+	resp = postResponses(t, srv.URL, `{"model":"chat","input":"my API_KEY= sk-1"}`)
+	if e := errorOf(t, resp); resp.StatusCode != 400 || *e.Code != "content_blocked" {
+		t.Errorf("input filter: %d %+v", resp.StatusCode, e)
+	}
+
+	native, _ := openai.New(openai.Options{Name: "oai", BaseURL: "http://127.0.0.1:1/v1", Responses: true})
+	nrt := guardRoute(t, native)
+	nsrv := server(t, nrt)
+	resp = postResponses(t, nsrv.URL, `{"model":"chat","input":"hi",`+searchTool+`}`)
+	if e := errorOf(t, resp); resp.StatusCode != 400 || !strings.Contains(e.Message, "filters its output") {
+		t.Errorf("native on a filtered route: %d %+v", resp.StatusCode, e)
+	}
+}
