@@ -8,7 +8,7 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration
+.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration run-embed enqueue
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
@@ -17,6 +17,15 @@ run:
 ## run-orchestrate: serve the task API (and the buffered chat API) on 127.0.0.1:8081 with the built-in config and memory stores (no keys, no AWS)
 run-orchestrate:
 	$(GO) run ./functions/orchestrate $(ARGS)
+
+## run-embed: the embed function polling a local queue (emulator started, queue and vector bucket created); ARGS pass flags
+run-embed:
+	bash scripts/run-embed.sh $(ARGS)
+
+## enqueue: send sample documents to the queue run-embed polls (FILE=docs.jsonl sends your own)
+enqueue:
+	@test -f .cache/embed-local.env || { echo "start make run-embed first"; exit 1; }
+	bash -c 'source .cache/embed-local.env && go run ./scripts/embedq send $(if $(FILE),-file $(FILE))'
 
 ## test: lint, unit/integration tests with -race, and the OpenAI SDK compatibility test
 test: lint

@@ -35,9 +35,11 @@ var TableActions = map[string][]string{
 	// blob items (PutItem), read with GetItem, leases and states moved with
 	// UpdateItem.
 	"orchestrate": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
-	// The embed placeholder touches no state; the embedding engine (issue
-	// 9) adds what its idempotency records and table sink call.
-	"embed": nil,
+	// Breakers as above, tokens-per-minute budgets (UpdateItem), the
+	// idempotency ledger (BatchGetItem to look up, a conditional PutItem per
+	// new mark) and the DynamoDB vector sink (BatchWriteItem, BatchGetItem).
+	// S3 Vectors permissions are granted on the vector bucket (sluice.go).
+	"embed": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 }
 
 // newRole is a function's execution role: assumable by Lambda, allowed to

@@ -286,9 +286,16 @@ func testLeastPrivilegeIAM(t *testing.T, raw map[string]interface{}, ids map[str
 		}
 		return out
 	}
+	// The vector bucket is an L1 resource at the stack's top: its logical ID
+	// is its construct ID.
+	var vectorWrites []string
+	for _, a := range []string{"s3vectors:CreateIndex", "s3vectors:PutVectors"} {
+		vectorWrites = append(vectorWrites, a+" on ${Vectors.VectorBucketArn}", a+" on ${Vectors.VectorBucketArn}/index/*")
+	}
 	want := map[string][]string{
-		"Stream":      concat(logs("Stream"), table(chatTable)),
-		"Embed":       concat(logs("Embed"), consume("DocumentsQueue")),
+		"Stream": concat(logs("Stream"), table(chatTable)),
+		"Embed": concat(logs("Embed"), consume("DocumentsQueue"), vectorWrites,
+			table([]string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"})),
 		"Orchestrate": concat(logs("Orchestrate"), table(chatTable), consume("JobsQueue"), []string{"sqs:SendMessage on " + ref("JobsQueue", "Arn")}),
 	}
 	for fn, w := range want {

@@ -34,9 +34,11 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3vectors"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -59,6 +61,7 @@ const (
 	EnvConfigJSON    = "SLUICE_CONFIG_JSON"
 	EnvTable         = "SLUICE_TABLE"
 	EnvJobsQueueURL  = "SLUICE_JOBS_QUEUE_URL"
+	EnvVectorBucket  = "SLUICE_VECTOR_BUCKET"
 	stateTTLAttr     = "ttl"
 	functionMemoryMB = 512
 
@@ -231,7 +234,7 @@ func ParseSecretEnv(v string) ([]EnvRef, error) {
 			continue
 		}
 		if !envNameRE.MatchString(name) || strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "LAMBDA_") ||
-			name == EnvConfigJSON || name == EnvTable || name == EnvJobsQueueURL {
+			name == EnvConfigJSON || name == EnvTable || name == EnvJobsQueueURL || name == EnvVectorBucket {
 			errs = append(errs, fmt.Errorf("context %s: %q cannot be used as an environment variable name", ctxSecretEnv, name))
 			continue
 		}
@@ -276,6 +279,8 @@ type SluiceStack struct {
 	DocumentsDLQ, JobsDLQ      awssqs.Queue
 	Table                      awsdynamodb.Table
 	Ops                        *Operations // dashboard, alarms, alarm topic (operations.go)
+	// Vectors is the S3 Vectors bucket the embed function writes to.
+	Vectors awss3vectors.CfnVectorBucket
 }
 
 // NewSluiceStack defines the whole deployment. It panics (like the CDK itself)
@@ -339,8 +344,22 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 		EnforceSSL:        jsii.Bool(true),
 		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: out.DocumentsDLQ, MaxReceiveCount: jsii.Number(5)},
 	})
-	out.Embed = newFunction(stack, "Embed", s, "embed.zip", s.EmbedTimeout, env,
+	// Vectors go to S3 Vectors, one index per embedding space, which the
+	// function creates (cosine, float32) on its first write to the space.
+	out.Vectors = awss3vectors.NewCfnVectorBucket(stack, jsii.String("Vectors"), &awss3vectors.CfnVectorBucketProps{})
+	out.Vectors.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	embedEnv := map[string]*string{EnvVectorBucket: out.Vectors.Ref()}
+	for k, v := range env {
+		embedEnv[k] = v
+	}
+	out.Embed = newFunction(stack, "Embed", s, "embed.zip", s.EmbedTimeout, embedEnv,
 		"sluice embed: batch embeddings from the documents queue")
+	out.Embed.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		// What the function calls: PutVectors, and CreateIndex on a space's
+		// first write. Reading vectors back is for users (QueryVectors).
+		Actions:   jsii.Strings("s3vectors:PutVectors", "s3vectors:CreateIndex"),
+		Resources: jsii.Strings(*out.Vectors.AttrVectorBucketArn(), *out.Vectors.AttrVectorBucketArn()+"/index/*"),
+	}))
 	out.Embed.AddEventSource(awslambdaeventsources.NewSqsEventSource(out.DocumentsQueue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(100),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(2)),
@@ -377,6 +396,7 @@ func NewSluiceStack(scope constructs.Construct, id string, props *SluiceStackPro
 	out.JobsQueue.GrantSendMessages(out.Orchestrate)
 
 	grantState(out) // least privilege per function: iam.go
+	grantBedrock(out, s.ConfigJSON)
 	out.Ops = addOperations(stack, out)
 
 	output := func(name, desc string, value *string) {

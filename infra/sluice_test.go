@@ -253,10 +253,13 @@ func TestSluiceStackDefaults(t *testing.T) {
 
 func TestSluiceStackPublicURLsConfigAndSecrets(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "sluice.json")
-	if err := os.WriteFile(cfg, []byte("{\n  \"server\": { \"log_level\": \"debug\" }\n}\n"), 0o644); err != nil {
+	const cfgJSON = `{"server":{"log_level":"debug"},"providers":{"br":{"type":"bedrock"},"oai":{"type":"openai"}},` +
+		`"models":{"c":{"targets":["br/us.anthropic.claude-3-5-haiku-20241022-v1:0","oai/gpt-4o"]}},` +
+		`"embeddings":{"models":{"e":{"targets":[{"provider":"br","model":"amazon.titan-embed-text-v2:0"}]}}}}`
+	if err := os.WriteFile(cfg, []byte(cfgJSON+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tpl, _ := synth(t, map[string]interface{}{
+	tpl, raw := synth(t, map[string]interface{}{
 		"distDir":       fakeDist(t),
 		"urlAuth":       "NONE",
 		"configFile":    cfg,
@@ -276,13 +279,44 @@ func TestSluiceStackPublicURLsConfigAndSecrets(t *testing.T) {
 		tpl.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
 			"Architectures": []interface{}{"x86_64"},
 			"Environment": map[string]interface{}{"Variables": map[string]interface{}{
-				"SLUICE_CONFIG_JSON": `{"server":{"log_level":"debug"}}`,
+				"SLUICE_CONFIG_JSON": cfgJSON,
 				"OPENAI_API_KEY":     "{{resolve:secretsmanager:sluice/openai:SecretString:::}}",
 				"ANTHROPIC_API_KEY":  "{{resolve:secretsmanager:sluice/keys:SecretString:anthropic::}}",
 				"GROQ_API_KEY":       "{{resolve:ssm:/sluice/groq}}",
 			}},
 		}, jsii.Number(3))
 	})
+	// The Bedrock models the configuration routes to, and only those.
+	check(t, "bedrock chat models for stream and orchestrate", func() {
+		tpl.ResourcePropertiesCountIs(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
+			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+				assertions.Match_ObjectLike(&map[string]interface{}{"Action": []interface{}{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}}),
+			})},
+		}, jsii.Number(2))
+	})
+	check(t, "bedrock embedding model for all three", func() {
+		tpl.ResourcePropertiesCountIs(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
+			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+				assertions.Match_ObjectLike(&map[string]interface{}{"Action": "bedrock:InvokeModel"}),
+			})},
+		}, jsii.Number(3))
+	})
+	var policies []interface{}
+	for _, r := range raw["Resources"].(map[string]interface{}) {
+		if r := r.(map[string]interface{}); r["Type"] == "AWS::IAM::Policy" {
+			policies = append(policies, r["Properties"])
+		}
+	}
+	doc, _ := json.Marshal(policies)
+	for _, want := range []string{":inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+		"::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0", "::foundation-model/amazon.titan-embed-text-v2:0"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("no grant on %s", want)
+		}
+	}
+	if strings.Contains(string(doc), "gpt-4o") {
+		t.Error("a Bedrock grant names a model of another provider")
+	}
 	check(t, "stream timeout from context", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
 			"Description": assertions.Match_StringLikeRegexp(jsii.String("^sluice stream")),
@@ -354,4 +388,34 @@ func TestParseSettings(t *testing.T) {
 	if fmt.Sprint(refs) != fmt.Sprint(want) {
 		t.Errorf("refs = %+v, want %+v", refs, want)
 	}
+}
+
+func TestSluiceStackVectors(t *testing.T) {
+	tpl, raw := synth(t, map[string]interface{}{"distDir": fakeDist(t)})
+	check(t, "one vector bucket, retained", func() {
+		tpl.ResourceCountIs(jsii.String("AWS::S3Vectors::VectorBucket"), jsii.Number(1))
+		tpl.HasResource(jsii.String("AWS::S3Vectors::VectorBucket"), map[string]interface{}{"DeletionPolicy": "Retain"})
+	})
+	bucket := logicalID(t, tpl, "AWS::S3Vectors::VectorBucket", map[string]interface{}{})
+	for id, props := range resources(raw, "AWS::Lambda::Function") {
+		vars := props["Environment"].(map[string]interface{})["Variables"].(map[string]interface{})
+		got, _ := json.Marshal(vars[EnvVectorBucket])
+		embed := strings.HasPrefix(fmt.Sprint(props["Description"]), "sluice embed")
+		if embed && string(got) != fmt.Sprintf(`{"Ref":%q}`, bucket) {
+			t.Errorf("embed: %s = %s, want a Ref to %s", EnvVectorBucket, got, bucket)
+		}
+		if !embed && vars[EnvVectorBucket] != nil {
+			t.Errorf("%s: %s set on a function that writes no vectors", id, EnvVectorBucket)
+		}
+	}
+	check(t, "embed may write vectors and create indexes", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
+			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+				assertions.Match_ObjectLike(&map[string]interface{}{
+					"Action": []interface{}{"s3vectors:PutVectors", "s3vectors:CreateIndex"},
+					"Effect": "Allow",
+				}),
+			})},
+		})
+	})
 }

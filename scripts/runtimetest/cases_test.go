@@ -9,9 +9,6 @@ package runtimetest
 // the pending marker to be deleted — the lead flips it on merge. today, when
 // set, is what the function must do until then (so the case can fail now).
 
-// Issues whose branches change the answers below.
-const pendingIssue9Embed = "issue-9 (functions/embed on SQS)"
-
 // midstreamCutConfig adds the "sluice-cut" model, whose stream breaks after
 // 3 tokens (events/config/midstream-cut.yaml; the functions read the
 // path from SLUICE_CONFIG as they would from their zip).
@@ -69,8 +66,6 @@ var cases = []eventCase{
 	{fn: "orchestrate", event: "unknown-event.json", want: invokeError{typ: "UnknownEventError", msg: []string{"unrecognized event", "detail-type"}}},
 
 	// embed: SQS documents queue.
-	{fn: "embed", event: "embed-sqs.json", pending: pendingIssue9Embed,
-		want:  batchWant{failed: []string{embedDoc2}},
-		today: batchWant{failed: []string{allRecords}}}, // the placeholder returns every record
-	{fn: "embed", event: "unknown-event.json", pending: pendingIssue9Embed, want: invokeError{}},
+	{fn: "embed", event: "embed-sqs.json", want: batchWant{failed: []string{embedDoc2}}},
+	{fn: "embed", event: "unknown-event.json", want: invokeError{typ: "UnknownEventError", msg: []string{"not an SQS batch", "no Records"}}},
 }

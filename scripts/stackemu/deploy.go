@@ -14,6 +14,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3vectors"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -40,12 +41,14 @@ func NewClients(ctx context.Context) (*Clients, error) {
 // moto's CloudFormation creates tables and queues, but drops some of their
 // properties (a table's TTL and PITR), which applyProperties then sets from
 // the template through the data-plane APIs. A data-plane type moto's
-// CloudFormation cannot create (S3 Vectors buckets and indexes, when the
-// embed feature adds them) needs a creator in creators.
+// CloudFormation cannot create (S3 Vectors buckets) needs a creator in
+// creators.
 var (
 	viaCloudFormation = map[string]bool{"AWS::DynamoDB::Table": true, "AWS::SQS::Queue": true}
-	creators          = map[string]func(ctx context.Context, c *Clients, s *Stack, id string) error{}
-	dataPlaneTypes    = []string{"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3Vectors::VectorBucket", "AWS::S3Vectors::Index"}
+	creators          = map[string]func(ctx context.Context, c *Clients, s *Stack, id string) error{
+		"AWS::S3Vectors::VectorBucket": createVectorBucket,
+	}
+	dataPlaneTypes = []string{"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3Vectors::VectorBucket", "AWS::S3Vectors::Index"}
 )
 
 // Stack is the template's data plane, created on the emulator.
@@ -238,4 +241,25 @@ func fmtNumber(v any) string {
 		return strconv.FormatFloat(f, 'f', -1, 64)
 	}
 	return fmt.Sprint(v)
+}
+
+// createVectorBucket makes an S3 Vectors bucket (moto serves the API, not
+// the resource type in CloudFormation). Its Ref, as in CloudFormation, is
+// its ARN; the embed function creates its indexes itself.
+func createVectorBucket(ctx context.Context, c *Clients, s *Stack, id string) error {
+	name := strings.ToLower(s.Name + "-" + id)
+	if len(name) > 63 {
+		name = name[len(name)-63:]
+	}
+	v := s3vectors.NewFromConfig(c.Config)
+	if _, err := v.CreateVectorBucket(ctx, &s3vectors.CreateVectorBucketInput{VectorBucketName: aws.String(name)}); err != nil {
+		return fmt.Errorf("create vector bucket %s: %w", name, err)
+	}
+	out, err := v.GetVectorBucket(ctx, &s3vectors.GetVectorBucketInput{VectorBucketName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describe vector bucket %s: %w", name, err)
+	}
+	arn := aws.ToString(out.VectorBucket.VectorBucketArn)
+	s.Physical[id] = Physical{Ref: arn, Attrs: map[string]string{"VectorBucketArn": arn, "VectorBucketName": name}}
+	return nil
 }

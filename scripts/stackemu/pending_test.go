@@ -5,4 +5,4 @@ const pendingIssue9 = "issue-9 (functions/embed on SQS: documents in, vectors ou
 
 // documentsInVectorsOutEnabled turns on TestDocumentsInVectorsOut. PENDING
 // issue-9: set it to true when the embedding engine lands.
-const documentsInVectorsOutEnabled = false
+const documentsInVectorsOutEnabled = true

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -16,10 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3vectors"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/sluice-llm/sluice/scripts/rie"
+	"github.com/sluice-llm/sluice/shared/vectors"
 )
 
 // The stack is synthesized and deployed once per test binary; each test
@@ -280,8 +283,7 @@ func send(t *testing.T, w *world, url, body string) string {
 
 // TestPoisonMessageReachesDLQ: a message the function keeps failing is
 // delivered exactly maxReceiveCount times, then SQS moves it to the
-// dead-letter queue. Today's embed placeholder fails every record; once
-// issue 9 lands a malformed document does the same.
+// dead-letter queue: a malformed document fails alone, every time.
 func TestPoisonMessageReachesDLQ(t *testing.T) {
 	w := setupWorld(t)
 	in, _ := w.start(t, "embed")
@@ -343,7 +345,7 @@ func TestJobsQueueKeepsUnprocessableMessages(t *testing.T) {
 
 // TestDocumentsInVectorsOut: documents sent to the documents queue are
 // embedded by the embed function, fed by the poller as the mapping says,
-// and their vectors reach the sink. Needs the embedding engine (issue 9).
+// and their vectors reach the sink.
 func TestDocumentsInVectorsOut(t *testing.T) {
 	if !documentsInVectorsOutEnabled {
 		t.Skipf("PENDING %s: enable on merge (documentsInVectorsOutEnabled); check the message format and the sink below against issue 9's README", pendingIssue9)
@@ -374,22 +376,23 @@ func TestDocumentsInVectorsOut(t *testing.T) {
 	if delivered != len(docs) {
 		t.Fatalf("%d of %d messages processed", delivered, len(docs))
 	}
-	// The table sink: one item per document with its vector.
-	table := w.stack.Physical[w.stack.Template.OfType("AWS::DynamoDB::Table")[0]].Ref
-	out, err := w.c.DDB.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table)})
+	// The stack's sink: S3 Vectors, in the bucket the template passes as
+	// SLUICE_VECTOR_BUCKET, one index per embedding space (created by the
+	// function on its first write): a vector per document, of the built-in
+	// sluice-embed model.
+	bucket := w.stack.Physical[w.stack.Template.OfType("AWS::S3Vectors::VectorBucket")[0]].Ref
+	sink := vectors.NewS3Vectors(s3vectors.NewFromConfig(w.c.Config), bucket, "")
+	vs, err := sink.Get(context.Background(), "sluice-sim-256", slices.Sorted(maps.Keys(docs)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := map[string]bool{}
-	for _, item := range out.Items {
-		for id := range docs {
-			if pk, ok := item["pk"].(*ddbtypes.AttributeValueMemberS); ok && slices.Contains([]string{"vector#" + id, "doc#" + id}, pk.Value) {
-				found[id] = true
-			}
-		}
+	if len(vs) != len(docs) {
+		t.Fatalf("%d vectors for %d documents", len(vs), len(docs))
 	}
-	if len(found) != len(docs) {
-		t.Fatalf("vectors for %v of %v", found, docs)
+	for _, v := range vs {
+		if v.Model != "sim-embed-1" || v.Dimensions != 256 || v.DocumentID != v.Key {
+			t.Errorf("vector %s: model %q, %d dimensions", v.Key, v.Model, v.Dimensions)
+		}
 	}
 	if got := queueAttrs(t, w, m.QueueURL)["ApproximateNumberOfMessages"]; got != "0" {
 		t.Errorf("documents queue still holds %s messages", got)

@@ -29,6 +29,9 @@ type Config struct {
 	// estimate in logs and metrics.
 	Prices map[string]Price `yaml:"prices"`
 	State  State            `yaml:"state"`
+	// Embeddings are embedding routes, the vector sink and ingestion
+	// (embedding.go).
+	Embeddings Embeddings `yaml:"embeddings"`
 }
 
 // State says where shared state lives.
@@ -203,6 +206,8 @@ type Simulated struct {
 	// InvalidFirst makes the first N attempts of each json_schema
 	// conversation answer invalid output, to exercise repair and escalation.
 	InvalidFirst int `yaml:"invalid_first"`
+	// Embedding configures its embeddings (embedding.go).
+	Embedding *SimulatedEmbedding `yaml:"embedding"`
 }
 
 // Fault injects failures into the simulated provider.
@@ -320,7 +325,7 @@ func (c *Config) resolvePolicies() error {
 		}
 		c.Models[name] = m
 	}
-	return nil
+	return c.resolveEmbeddingPolicies()
 }
 
 // FieldError names the configuration field at fault.
@@ -362,7 +367,7 @@ func (c *Config) Validate() error {
 	for _, name := range sortedKeys(c.Providers) {
 		c.validateProvider("providers."+name, name, c.Providers[name], bad)
 	}
-	if len(c.Models) == 0 {
+	if len(c.Models) == 0 && len(c.Embeddings.Models) == 0 {
 		bad("models", "at least one model alias is required")
 	}
 	validatePolicy("defaults", c.Defaults, bad)
@@ -416,6 +421,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateEmbeddings(bad)
 	return errors.Join(errs...)
 }
 

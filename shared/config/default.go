@@ -42,5 +42,6 @@ func Default(getenv func(string) string) *Config {
 		chatTargets = []Target{{Provider: "simulated", Model: "sim-1"}}
 	}
 	c.Models["chat"] = Model{Description: "general chat: real providers in order when keys are set", Targets: chatTargets}
+	defaultEmbeddings(c)
 	return c
 }

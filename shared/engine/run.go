@@ -173,40 +173,12 @@ func (r *run) serve(ctx context.Context) {
 
 // admit asks the breaker whether t may be called.
 func (r *run) admit(ctx context.Context, t Target) (breaker.Permit, bool) {
-	if r.e.breaker == nil {
-		return breaker.Permit{Allowed: true}, true
-	}
-	p, err := r.e.breaker.Allow(ctx, t.String())
-	if err != nil {
-		// A state store that cannot answer must not take the gateway down.
-		return breaker.Permit{Allowed: true}, true
-	}
-	return p, p.Allowed
+	return r.e.allow(ctx, t.String())
 }
 
-// outcome tells the breaker how a call went. A provider that answered,
-// even to refuse the request, is healthy; one that failed transiently or
-// rejected our credentials is not; a client that left proves nothing, so a
-// canceled probe simply lets its lease expire.
+// outcome tells the breaker how a call went (see Engine.report).
 func (r *run) outcome(t Target, p breaker.Permit, err *provider.Error) {
-	if r.e.breaker == nil || !p.Allowed {
-		return
-	}
-	if err != nil && err.Kind == provider.KindCanceled {
-		return
-	}
-	if err != nil && err.Kind == provider.KindRateLimited {
-		r.e.throttle(t.String(), err.RetryAfter)
-		if !p.Probe {
-			// A rate limit is the upstream pacing this caller, not an
-			// outage: it pauses the target here, and does not trip the
-			// breaker every instance shares. A probe must still report.
-			return
-		}
-	}
-	healthy := err == nil || !(err.Kind.Transient() || err.Kind == provider.KindAuth)
-	// Breaker bookkeeping must not wait on the request's context.
-	_ = r.e.breaker.Record(context.Background(), t.String(), p, healthy)
+	r.e.report(t.String(), p, err)
 }
 
 // afterBreak decides what follows a failure after the response committed.

@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/ddb"
+	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/httpapi"
 	"github.com/sluice-llm/sluice/shared/metrics"
@@ -163,6 +164,8 @@ func Logger(c *config.Config) *slog.Logger {
 type Gateway struct {
 	Engine  *engine.Engine
 	Handler *httpapi.Handler
+	// Embeddings serves the embedding aliases (embedding.go).
+	Embeddings *embedding.Engine
 	// State describes where shared state lives, for the start-up log.
 	State string
 	// DynamoDB and Table are the shared state table, when there is one
@@ -259,6 +262,9 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	if err != nil {
 		return nil, err
 	}
+	if g.Embeddings, err = buildEmbeddings(c, eng, tenancy); err != nil {
+		return nil, err
+	}
 	// Cache writes and shadow runs finish before breaker state is flushed.
 	g.close = append([]func(){func() {
 		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -271,7 +277,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		cors = &httpapi.CORS{AllowOrigins: cc.AllowOrigins, AllowHeaders: cc.AllowHeaders, MaxAge: cc.MaxAge}
 	}
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Responses: stored})
+		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Embeddings: g.Embeddings, Responses: stored})
 	return g, nil
 }
 
@@ -316,6 +322,6 @@ func Load(ctx context.Context, path, function string) (*Gateway, *config.Config,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	log.Info("sluice "+function+" ready", "config", source, "models", g.Engine.Models(), "state", g.State)
+	log.Info("sluice "+function+" ready", "config", source, "models", g.Engine.Models(), "embedding_models", g.Embeddings.Models(), "state", g.State)
 	return g, cfg, log, nil
 }

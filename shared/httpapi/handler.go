@@ -11,10 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/metrics"
 )
@@ -35,6 +37,8 @@ type Options struct {
 	Tenancy *Tenancy
 	// CORS allows browser clients from other origins; nil allows none.
 	CORS *CORS
+	// Embeddings serves /v1/embeddings (embeddings.go); nil serves none.
+	Embeddings *embedding.Engine
 	// Responses configures stored responses of the Responses API.
 	Responses *Responses
 }
@@ -48,6 +52,7 @@ type Handler struct {
 	cost    func(string, chat.Usage) float64
 	tenancy *Tenancy
 	corsCfg *CORS
+	embed   *embedding.Engine
 	now     func() time.Time
 
 	responses *Responses
@@ -67,8 +72,11 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Tenancy == nil {
 		o.Tenancy = &Tenancy{}
 	}
+	if o.Embeddings == nil {
+		o.Embeddings = embedding.New(nil, embedding.Options{Core: e})
+	}
 	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
-		corsCfg: o.CORS, now: time.Now, responses: o.Responses.withDefaults()}
+		corsCfg: o.CORS, embed: o.Embeddings, now: time.Now, responses: o.Responses.withDefaults()}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -89,6 +97,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, responsesDoor{h})
 	case strings.HasPrefix(path, "/responses/") && !strings.Contains(path[len("/responses/"):], "/"):
 		h.storedResponse(w, r, path[len("/responses/"):])
+	case path == "/embeddings":
+		if !h.allow(w, r, http.MethodPost) {
+			return
+		}
+		h.embeddings(w, r)
 	case path == "/models":
 		if !h.allow(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -125,7 +138,9 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...strin
 
 func (h *Handler) models(w http.ResponseWriter) {
 	list := chat.ModelList{Object: "list", Data: []chat.Model{}}
-	for _, name := range h.engine.Models() {
+	names := append(h.engine.Models(), h.embed.Models()...)
+	sort.Strings(names) // chat and embedding aliases share one namespace
+	for _, name := range names {
 		list.Data = append(list.Data, chat.Model{ID: name, Object: "model", OwnedBy: "sluice"})
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -134,6 +149,11 @@ func (h *Handler) models(w http.ResponseWriter) {
 
 func (h *Handler) model(w http.ResponseWriter, id string) {
 	if _, ok := h.engine.Route(id); !ok {
+		if _, ok := h.embed.Route(id); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(chat.Model{ID: id, Object: "model", OwnedBy: "sluice"})
+			return
+		}
 		writeError(w, modelNotFound(id))
 		return
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
+	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/taskapi"
 	"github.com/sluice-llm/sluice/shared/tasks"
 )
@@ -45,8 +46,10 @@ type Deps struct {
 	Store tasks.Store
 	// Lease overrides the task lease (tests keep it short).
 	Lease time.Duration
-	// Middleware wraps every model call of every task (cache, filters).
+	// Middleware wraps every model call of every task.
 	Middleware []tasks.Middleware
+	// Metrics receives task outcomes; nil means EMF to stdout on Lambda.
+	Metrics interface{ RecordTask(*metrics.Task) }
 }
 
 // New builds the function on a gateway: tasks live in the gateway's state
@@ -68,7 +71,11 @@ func New(ctx context.Context, gw *gateway.Gateway, cfg *config.Config, getenv fu
 		}
 	}
 	runner := tasks.NewRunner(gw.Engine, tasks.RunnerOptions{Cost: gateway.Cost(cfg.Prices), Middleware: deps.Middleware})
-	o := tasks.Options{Store: a.Store, Runner: runner, Quota: gw.Handler.QuotaStore(), Log: log, Lease: deps.Lease}
+	o := tasks.Options{Store: a.Store, Runner: runner, Quota: gw.Handler.QuotaStore(), Log: log, Lease: deps.Lease,
+		Metrics: deps.Metrics}
+	if o.Metrics == nil && getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		o.Metrics = metrics.NewBatchEMF(os.Stdout, metrics.DefaultNamespace) // CloudWatch reads EMF from stdout
+	}
 	if url := getenv(EnvJobsQueueURL); url != "" {
 		c := deps.SQS
 		if c == nil {

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/quota"
 )
 
@@ -40,8 +42,11 @@ type Options struct {
 	// DefaultTimeout is a task's deadline when its request sets none
 	// (default 15 minutes, Lambda's longest invocation).
 	DefaultTimeout time.Duration
-	Log            *slog.Logger
-	Now            func() time.Time
+	// Metrics receives one record per task that reaches a final state
+	// (EMF on Lambda: the dashboard's task outcomes); nil records nothing.
+	Metrics interface{ RecordTask(*metrics.Task) }
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Service submits, runs, reads and cancels tasks.
@@ -267,6 +272,7 @@ func (s *Service) Execute(ctx context.Context, id string) (*Task, Disposition, e
 	}
 	log.Info("task finished", "status", string(t.Status), "attempts", len(t.Attempts), "code", errCode(t.Error),
 		"prompt_tokens", t.Usage.PromptTokens, "completion_tokens", t.Usage.CompletionTokens, "cost_usd", t.CostUSD)
+	s.record(t)
 	s.settle(fctx, t)
 	if t.Webhook != nil && s.o.Webhooks != nil {
 		s.deliver(ctx, t)
@@ -379,6 +385,7 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Task, error) 
 		return nil, err
 	}
 	s.release(t.QuotaLease)
+	s.record(t)
 	return t.Public(), nil
 }
 
@@ -393,6 +400,22 @@ func Reservation(req *Request, defaultOutput int) (chat.Usage, quota.Amounts) {
 	}
 	u := chat.Usage{PromptTokens: c.EstimateTokens() + len(req.Schema)/4, CompletionTokens: out}
 	return u, quota.Amounts{Requests: 1, Tokens: int64(u.PromptTokens + u.CompletionTokens)}
+}
+
+// record reports a task that reached its final state.
+func (s *Service) record(t *Task) {
+	if s.o.Metrics == nil {
+		return
+	}
+	route := t.Request.Model
+	if p, _, ok := strings.Cut(route, "/"); ok {
+		route = p + "/*" // a direct route: bounded dimensions, as chat's metrics do
+	}
+	m := &metrics.Task{Route: route, Outcome: string(t.Status), Attempts: len(t.Attempts)}
+	if !t.FinishedAt.IsZero() && !t.CreatedAt.IsZero() {
+		m.Duration = t.FinishedAt.Sub(t.CreatedAt)
+	}
+	s.o.Metrics.RecordTask(m)
 }
 
 func errCode(e *Error) string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/retry"
@@ -273,6 +274,44 @@ func TestQuotaSettledWithEveryAttempt(t *testing.T) {
 		}
 		if u.Used != want {
 			t.Errorf("%s used %d, want %d", u.Window.Name, u.Used, want)
+		}
+	}
+}
+
+type taskMetrics struct {
+	mu  sync.Mutex
+	got []metrics.Task
+}
+
+func (m *taskMetrics) RecordTask(t *metrics.Task) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.got = append(m.got, *t)
+}
+
+// Every task that reaches a final state is one Tasks metric, by outcome,
+// with direct routes kept to their provider.
+func TestOutcomesAreRecorded(t *testing.T) {
+	rec := &taskMetrics{}
+	var queued []string
+	s := service(t, tasks.Options{Metrics: rec, Queue: queueFunc(func(id string) error { queued = append(queued, id); return nil })})
+	if _, _, err := s.Submit(bg, "", request(t, s, `{"model":"p","messages":[{"role":"user","content":"hi"}]}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Submit(bg, "", request(t, s, `{"model":"p/sim-1","messages":[{"role":"user","content":"hi"}]}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	async, _, _ := s.Submit(bg, "", request(t, s, `{"model":"p","mode":"async","messages":[{"role":"user","content":"hi"}]}`), nil)
+	if _, err := s.Cancel(bg, "", async.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"p succeeded", "p/* succeeded", "p canceled"}
+	if len(rec.got) != len(want) {
+		t.Fatalf("recorded %+v", rec.got)
+	}
+	for i, w := range want {
+		if got := rec.got[i].Route + " " + rec.got[i].Outcome; got != w {
+			t.Errorf("record %d: %q, want %q", i, got, w)
 		}
 	}
 }

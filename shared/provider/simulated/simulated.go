@@ -54,12 +54,15 @@ type Options struct {
 	// InvalidFirst makes the first N attempts of each json_schema
 	// conversation answer invalid output (see schema.go).
 	InvalidFirst int
+	// Embedding configures embeddings (see embeddings.go).
+	Embedding EmbeddingOptions
 }
 
 // Provider is the simulated provider.
 type Provider struct {
-	o     Options
-	calls atomic.Uint64
+	o          Options
+	calls      atomic.Uint64
+	embedCalls atomic.Uint64 // embedding calls, counted apart for the fault rate
 }
 
 // New returns a simulated provider.
