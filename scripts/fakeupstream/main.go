@@ -1,6 +1,7 @@
 // Command fakeupstream serves fakes of the OpenAI chat-completions (and
-// Responses, responses.go) and the Anthropic Messages APIs, speaking their real streaming wire formats, for
-// the SDK compatibility tests: clients talk to sluice, sluice to this.
+// Responses, responses.go) and the Anthropic Messages APIs, speaking their
+// real streaming wire formats, for the SDK compatibility tests: clients
+// talk to sluice, sluice to this.
 //
 // Answers are the simulated model's (deterministic text, tool calls when the
 // request has tools, a schema instance for response_format), so tests know
