@@ -1,7 +1,8 @@
-// Command fakeupstream serves fakes of the OpenAI chat-completions, the
-// Anthropic Messages (and count_tokens) and Bedrock ConverseStream APIs,
-// speaking their real streaming wire formats, for
-// the SDK compatibility tests: clients talk to sluice, sluice to this.
+// Command fakeupstream serves fakes of the OpenAI chat-completions (and
+// Responses, responses.go), the Anthropic Messages (and count_tokens) and
+// the Bedrock ConverseStream (bedrock.go) APIs, speaking their real
+// streaming wire formats, for the SDK compatibility tests: clients talk to
+// sluice, sluice to this.
 //
 // Answers are the simulated model's (deterministic text, tool calls when the
 // request has tools, a schema instance for response_format), so tests know
@@ -61,6 +62,7 @@ func newServer() *server {
 	s.mux.HandleFunc("POST /v1/messages", s.anthropic)
 	s.mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
 	s.mux.HandleFunc("POST /model/{model}/converse-stream", s.bedrock)
+	s.mux.HandleFunc("POST /v1/responses", s.responsesAPI)
 	s.mux.HandleFunc("GET /_calls", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

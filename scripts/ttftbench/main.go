@@ -91,6 +91,7 @@ func main() {
 		}
 	}
 	messagesBench(*n, *conc, *chunks)
+	responsesOverhead(up, gw, *conc, *n)
 	hedging(*hedgeN)
 	features(*featuresN)
 	if os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("SLUICE_BENCH_TABLE") != "" {

@@ -111,9 +111,9 @@ func runEndpoints(client *http.Client, direct, through apiPath, c, n int) (d, g 
 			for i := range jobs {
 				var t1, t2 time.Duration
 				if i%2 == 0 {
-					t1, t2 = ttftAt(client, direct), ttftAt(client, through)
+					t1, t2 = ttftPath(client, direct), ttftPath(client, through)
 				} else {
-					t2, t1 = ttftAt(client, through), ttftAt(client, direct)
+					t2, t1 = ttftPath(client, through), ttftPath(client, direct)
 				}
 				mu.Lock()
 				d, g = append(d, t1), append(g, t2)
@@ -129,8 +129,8 @@ func runEndpoints(client *http.Client, direct, through apiPath, c, n int) (d, g 
 	return d, g
 }
 
-// ttftAt is ttft for any endpoint: the time to the first line with its mark.
-func ttftAt(client *http.Client, e apiPath) time.Duration {
+// ttftPath is ttft for any endpoint: the time to the first line with its mark.
+func ttftPath(client *http.Client, e apiPath) time.Duration {
 	req, _ := http.NewRequestWithContext(context.Background(), "POST", e.url+e.path, bytes.NewReader(e.body))
 	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()

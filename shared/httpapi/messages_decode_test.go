@@ -284,7 +284,7 @@ func TestMessagesTranslatedToOpenAI(t *testing.T) {
 }
 
 func TestMessagesVersionAndMethod(t *testing.T) {
-	srv := server(t, route("m", &scripted{name: "up", events: []provider.Event{{Content: "x"}}}))
+	srv := server(t, route("m", &msgScripted{name: "up", events: []provider.Event{{Content: "x"}}}))
 	resp := postMessages(t, srv.URL, `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, "anthropic-version", "latest")
 	resp.Body.Close()
 	if resp.StatusCode != 400 {

@@ -15,29 +15,29 @@ import (
 	"github.com/sluice-llm/sluice/shared/sse"
 )
 
-// scripted is a provider that streams the events it is given, then ends
+// msgScripted is a provider that streams the events it is given, then ends
 // with err (io.EOF when nil).
-type scripted struct {
+type msgScripted struct {
 	name   string
 	events []provider.Event
 	err    error
 	got    []*chat.Request
 }
 
-func (p *scripted) Name() string { return p.name }
-func (p *scripted) Stream(_ context.Context, req *provider.Request) (provider.Stream, error) {
+func (p *msgScripted) Name() string { return p.name }
+func (p *msgScripted) Stream(_ context.Context, req *provider.Request) (provider.Stream, error) {
 	p.got = append(p.got, req.Chat)
-	return &scriptStream{evs: p.events, err: p.err}, nil
+	return &msgScriptStream{evs: p.events, err: p.err}, nil
 }
 
-type scriptStream struct {
+type msgScriptStream struct {
 	evs []provider.Event
 	i   int
 	err error
 	ev  provider.Event
 }
 
-func (s *scriptStream) Recv() (*provider.Event, error) {
+func (s *msgScriptStream) Recv() (*provider.Event, error) {
 	if s.i < len(s.evs) {
 		s.ev = s.evs[s.i]
 		s.i++
@@ -48,7 +48,7 @@ func (s *scriptStream) Recv() (*provider.Event, error) {
 	}
 	return nil, io.EOF
 }
-func (s *scriptStream) Close() error { return nil }
+func (s *msgScriptStream) Close() error { return nil }
 
 func postMessages(t *testing.T, url, body string, header ...string) *http.Response {
 	t.Helper()
@@ -233,7 +233,7 @@ func TestMessagesSinkShapes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &scripted{name: "up", events: tc.events}
+			p := &msgScripted{name: "up", events: tc.events}
 			srv := server(t, route("m", p))
 			resp := postMessages(t, srv.URL, `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 			defer resp.Body.Close()
@@ -303,7 +303,7 @@ func jsonEqual(t *testing.T, a, b string) bool {
 }
 
 func TestMessagesMidStreamError(t *testing.T) {
-	p := &scripted{name: "up", events: []provider.Event{{Content: "partial"}},
+	p := &msgScripted{name: "up", events: []provider.Event{{Content: "partial"}},
 		err: &provider.Error{Kind: provider.KindUnavailable, Provider: "up", Message: "connection reset"}}
 	srv := server(t, route("m", p))
 	resp := postMessages(t, srv.URL, `{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
@@ -324,9 +324,9 @@ func TestMessagesMidStreamError(t *testing.T) {
 // A stream continued on another target is one answer, marked as stitched;
 // the continuation is a derived request, so the native body is not sent.
 func TestMessagesStitched(t *testing.T) {
-	first := &scripted{name: "a", events: []provider.Event{{Content: "Hello, "}},
+	first := &msgScripted{name: "a", events: []provider.Event{{Content: "Hello, "}},
 		err: &provider.Error{Kind: provider.KindUnavailable, Provider: "a", Message: "cut"}}
-	second := &scripted{name: "b", events: []provider.Event{{Content: "world."}, {FinishReason: "stop"}}}
+	second := &msgScripted{name: "b", events: []provider.Event{{Content: "world."}, {FinishReason: "stop"}}}
 	rt := route("m", first, second)
 	rt.Policy.ContinueOnBreak = true
 	srv := server(t, rt)
@@ -347,14 +347,14 @@ func TestMessagesStitched(t *testing.T) {
 	}
 	cont := second.got[0]
 	// Messages: the user's, the partial answer, and the request to go on
-	// (scripted providers do not continue an assistant turn by themselves).
+	// (msgScripted providers do not continue an assistant turn by themselves).
 	if cont.Native(chat.NativeAnthropicMessages) != nil || len(cont.Messages) != 3 || cont.Messages[1].Content.Text != "Hello, " {
 		t.Errorf("continuation %+v", cont.Messages)
 	}
 }
 
 func TestMessagesUpstreamErrors(t *testing.T) {
-	down := &scripted{name: "down"}
+	down := &msgScripted{name: "down"}
 	down.err = &provider.Error{Kind: provider.KindUnavailable, Provider: "down", Status: 503}
 	srv := server(t, route("m", &failing{name: "down", err: &provider.Error{Kind: provider.KindUnavailable, Provider: "down", Status: 503}}),
 		route("bad", &failing{name: "strict", err: provider.Unsupported("strict", "messages[3].content[1].type", "search_result content parts")}))
