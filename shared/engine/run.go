@@ -304,7 +304,7 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 			o.first = hold(ev)
 			break
 		}
-		if ev.Reasoning != "" || ev.Refusal != "" || ev.Native != nil {
+		if ev.Reasoning != "" || ev.Refusal != "" || ev.ReasoningSignature != "" || ev.RedactedReasoning != "" || ev.Native != nil {
 			// Native events before the first token (a response's lifecycle,
 			// a web search) are part of the answer too.
 			o.held = append(o.held, hold(ev))

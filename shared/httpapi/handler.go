@@ -90,6 +90,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serve(w, r, chatDoor{})
+	case path == "/messages":
+		if h.allow(w, r, http.MethodPost) {
+			h.serve(w, r, newMessagesDoor(r))
+		}
+	case path == "/messages/count_tokens":
+		if h.allow(w, r, http.MethodPost) {
+			h.countTokens(w, r)
+		}
 	case path == "/responses":
 		if !h.allow(w, r, http.MethodPost) {
 			return

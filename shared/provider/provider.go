@@ -76,7 +76,17 @@ type Event struct {
 	// FunctionCall is a legacy function_call fragment (clients that send
 	// functions instead of tools).
 	FunctionCall *chat.FunctionCallDelta
-	FinishReason string
+	// ReasoningSignature ends a reasoning block with the upstream's
+	// signature (Anthropic's and Bedrock's extended thinking), which a
+	// client must send back with the reasoning on a later turn.
+	// RedactedReasoning is a whole reasoning block the upstream encrypted,
+	// opaque, to be sent back as is. Only the Messages door relays them.
+	ReasoningSignature string
+	RedactedReasoning  string
+	FinishReason       string
+	// StopSequence is the stop sequence that ended the answer, when the
+	// upstream names it (Anthropic).
+	StopSequence string
 	Usage        *chat.Usage
 	// Logprobs is the choice's logprobs object for this increment, raw.
 	Logprobs json.RawMessage
