@@ -10,13 +10,13 @@ cache="$root/.cache/compat"
 mkdir -p "$cache"
 
 if ! cmp -s "$root/scripts/compat/package-lock.json" "$cache/package-lock.json" || [ ! -d "$cache/node_modules/openai" ]; then
-  echo "== installing the openai npm package into $cache"
+  echo "== installing the openai and @anthropic-ai/sdk npm packages into $cache"
   cp "$root/scripts/compat/package.json" "$root/scripts/compat/package-lock.json" "$cache/"
   (cd "$cache" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 venv="$root/.cache/compat-py"
 if ! cmp -s "$root/scripts/compat/python/requirements.txt" "$venv/requirements.txt" 2>/dev/null; then
-  echo "== installing the openai pip package into $venv"
+  echo "== installing the openai and anthropic pip packages into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/scripts/compat/python/requirements.txt"
@@ -48,6 +48,9 @@ export FAKE_URL FAKE_KEY=sk-fake-upstream
 FAKE_URL=$(cat "$work/fake.url")
 sed "s|{{FAKE_URL}}|$FAKE_URL|g" "$root/scripts/compat/sluice.yaml" > "$work/sluice.yaml"
 
+# The bedrock provider signs its calls to the fake with whatever keys the
+# environment has (the emulator's, under make test).
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-fake} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-fake}
 "$work/sluice-stream" -addr 127.0.0.1:0 -config "$work/sluice.yaml" 2> "$work/sluice.log" &
 pids+=($!)
 for _ in $(seq 1 200); do
@@ -63,13 +66,13 @@ fi
 export SLUICE_URL
 
 status=0
-echo "== npm openai $(node -p "require('$cache/node_modules/openai/package.json').version") against $SLUICE_URL"
+echo "== npm openai $(node -p "require('$cache/node_modules/openai/package.json').version"), @anthropic-ai/sdk $(node -p "require('$cache/node_modules/@anthropic-ai/sdk/package.json').version") against $SLUICE_URL"
 cp "$root"/scripts/compat/*.test.mjs "$cache/"
 # features.test.mjs starts a server of its own, on its own config.
 cp "$root/scripts/compat/server.mjs" "$root/scripts/compat/features.yaml" "$cache/"
 export SLUICE_BIN="$work/sluice-stream"
 (cd "$cache" && node --test --test-concurrency=4 ./*.test.mjs) || status=1
-echo "== pip openai $("$venv/bin/python" -c 'import openai; print(openai.__version__)') against $SLUICE_URL"
+echo "== pip openai $("$venv/bin/python" -c 'import openai; print(openai.__version__)'), anthropic $("$venv/bin/python" -c 'import anthropic; print(anthropic.__version__)') against $SLUICE_URL"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/scripts/compat/python" || status=1
 if [ $status -ne 0 ]; then
   echo "== sluice log (last 40 lines)"

@@ -94,6 +94,6 @@ test('a stream that breaks mid-way raises instead of ending quietly', async () =
 test('models are listed', async () => {
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
-  assert.deepEqual(ids, ['all-down', 'ant-chat', 'ant-then-oai', 'breaks-mid-stream', 'embed-with-fallback', 'oai-chat', 'sim-embed',
+  assert.deepEqual(ids, ['all-down', 'ant-chat', 'ant-then-bedrock', 'ant-then-oai', 'breaks-mid-stream', 'embed-with-fallback', 'oai-chat', 'sim-embed',
     'sluice-sim', 'with-fallback']);
 });

@@ -1,6 +1,8 @@
-// Command fakeupstream serves fakes of the OpenAI chat-completions and the
-// Anthropic Messages APIs, speaking their real streaming wire formats, for
-// the SDK compatibility tests: clients talk to sluice, sluice to this.
+// Command fakeupstream serves fakes of the OpenAI chat-completions (and
+// Responses, responses.go), the Anthropic Messages (and count_tokens) and
+// the Bedrock ConverseStream (bedrock.go) APIs, speaking their real
+// streaming wire formats, for the SDK compatibility tests: clients talk to
+// sluice, sluice to this.
 //
 // Answers are the simulated model's (deterministic text, tool calls when the
 // request has tools, a schema instance for response_format), so tests know
@@ -58,6 +60,9 @@ func newServer() *server {
 	s := &server{calls: map[string]int{}, mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST /v1/chat/completions", s.openai)
 	s.mux.HandleFunc("POST /v1/messages", s.anthropic)
+	s.mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
+	s.mux.HandleFunc("POST /model/{model}/converse-stream", s.bedrock)
+	s.mux.HandleFunc("POST /v1/responses", s.responsesAPI)
 	s.mux.HandleFunc("GET /_calls", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -254,6 +259,8 @@ type anthropicRequest struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 	} `json:"tool_choice"`
+	// System counts toward count_tokens (bytes, as sent).
+	System json.RawMessage `json:"system"`
 }
 
 type anthropicBlock struct {

@@ -90,6 +90,8 @@ func main() {
 			fmt.Printf("%-4d %-20s %10.3f %10.3f %10.3f\n", c, via.name+" overhead", g[0]-d[0], g[1]-d[1], g[2]-d[2])
 		}
 	}
+	messagesBench(*n, *conc, *chunks)
+	responsesOverhead(up, gw, *conc, *n)
 	hedging(*hedgeN)
 	features(*featuresN)
 	if os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("SLUICE_BENCH_TABLE") != "" {

@@ -22,10 +22,15 @@ type Answer struct {
 	Model         string `json:"model"`
 	UpstreamModel string `json:"upstream_model,omitempty"`
 
-	Content   string          `json:"content,omitempty"`
-	Reasoning string          `json:"reasoning,omitempty"`
-	Refusal   string          `json:"refusal,omitempty"`
-	ToolCalls []chat.ToolCall `json:"tool_calls,omitempty"`
+	Content   string `json:"content,omitempty"`
+	Reasoning string `json:"reasoning,omitempty"`
+	Refusal   string `json:"refusal,omitempty"`
+	// ReasoningSignature, RedactedReasoning and StopSequence are what
+	// Anthropic-shaped upstreams add, which the Messages door relays.
+	ReasoningSignature string          `json:"reasoning_signature,omitempty"`
+	RedactedReasoning  []string        `json:"redacted_reasoning,omitempty"`
+	StopSequence       string          `json:"stop_sequence,omitempty"`
+	ToolCalls          []chat.ToolCall `json:"tool_calls,omitempty"`
 	// FunctionCall is a legacy function_call (clients that send functions).
 	FunctionCall *chat.FunctionCall `json:"function_call,omitempty"`
 
@@ -39,6 +44,8 @@ type Answer struct {
 // Builder accumulates events into an Answer. The zero value is ready.
 type Builder struct {
 	content, reasoning, refusal strings.Builder
+	signature, stopSeq          string
+	redacted                    []string
 	tools                       []chat.ToolCall
 	function                    *chat.FunctionCall
 	finish                      string
@@ -52,6 +59,13 @@ func (b *Builder) Add(ev *provider.Event) {
 	b.content.WriteString(ev.Content)
 	b.reasoning.WriteString(ev.Reasoning)
 	b.refusal.WriteString(ev.Refusal)
+	b.signature += ev.ReasoningSignature
+	if ev.RedactedReasoning != "" {
+		b.redacted = append(b.redacted, ev.RedactedReasoning)
+	}
+	if ev.StopSequence != "" {
+		b.stopSeq = ev.StopSequence
+	}
 	for _, tc := range ev.ToolCalls {
 		if tc.Index < 0 || tc.Index > 1024 {
 			continue // not a plausible index; never grow without bound
@@ -116,6 +130,7 @@ func (b *Builder) Reset() {
 	b.reasoning.Reset()
 	b.refusal.Reset()
 	b.tools, b.function, b.finish, b.usage = nil, nil, "", nil
+	b.signature, b.stopSeq, b.redacted = "", "", nil
 	b.model, b.fingerprint, b.tier = "", "", ""
 }
 
@@ -144,6 +159,10 @@ func (b *Builder) Answer() *Answer {
 		Refusal:       b.refusal.String(),
 		ToolCalls:     cloneCalls(b.tools),
 		FinishReason:  b.finish,
+
+		ReasoningSignature: b.signature,
+		RedactedReasoning:  append([]string(nil), b.redacted...),
+		StopSequence:       b.stopSeq,
 
 		SystemFingerprint: b.fingerprint,
 		ServiceTier:       b.tier,
@@ -199,8 +218,22 @@ func (a *Answer) Replay(emit func(ev *provider.Event) error) error {
 		}
 		return nil
 	}
+	for _, r := range a.RedactedReasoning {
+		reset()
+		ev.RedactedReasoning = r
+		if err := emit(&ev); err != nil {
+			return err
+		}
+	}
 	if err := text(a.Reasoning, func(s string) { ev.Reasoning = s }); err != nil {
 		return err
+	}
+	if a.ReasoningSignature != "" {
+		reset()
+		ev.ReasoningSignature = a.ReasoningSignature
+		if err := emit(&ev); err != nil {
+			return err
+		}
 	}
 	if err := text(a.Content, func(s string) { ev.Content = s }); err != nil {
 		return err
@@ -231,7 +264,7 @@ func (a *Answer) Replay(emit func(ev *provider.Event) error) error {
 		}
 	}
 	reset()
-	ev.FinishReason = a.FinishReason
+	ev.FinishReason, ev.StopSequence = a.FinishReason, a.StopSequence
 	if ev.FinishReason == "" {
 		ev.FinishReason = "stop"
 	}

@@ -18,6 +18,8 @@ func TestReplayRebuilds(t *testing.T) {
 		{Content: "short", FinishReason: "stop", Usage: chat.Usage{PromptTokens: 3, CompletionTokens: 1, TotalTokens: 4}},
 		{Content: long, Reasoning: "think " + long, FinishReason: "length"},
 		{Refusal: "I can't help with that.", FinishReason: "stop"},
+		{RedactedReasoning: []string{"opaque1", "opaque2"}, Reasoning: "hm", ReasoningSignature: "c2ln",
+			Content: "done", StopSequence: "END", FinishReason: "stop"},
 		{ToolCalls: []chat.ToolCall{
 			{ID: "call_1", Type: "function", Function: chat.FunctionCall{Name: "get_weather", Arguments: `{"city":"Paris"}`}},
 			{ID: "call_2", Type: "function", Function: chat.FunctionCall{Name: "get_time", Arguments: `{}`}},

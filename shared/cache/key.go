@@ -10,7 +10,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sluice-llm/sluice/shared/chat"
 )
@@ -97,6 +100,19 @@ func Key(req *chat.Request, scope string, targets []string, filters string) (str
 	h.Write([]byte(filters))
 	h.Write([]byte{0})
 	h.Write(canon)
+	if n := req.AnyNative(); n != nil {
+		// Anthropic targets get the client's own body (the Messages door),
+		// which says more than its translation: thinking budgets, earlier
+		// turns' thinking, beta headers.
+		h.Write([]byte{0})
+		h.Write([]byte(n.API))
+		h.Write([]byte{0})
+		h.Write(n.Members)
+		for _, k := range slices.Sorted(maps.Keys(n.Header)) {
+			h.Write([]byte{0})
+			h.Write([]byte(k + ": " + strings.Join(n.Header[k], ",")))
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 

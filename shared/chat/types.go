@@ -35,6 +35,13 @@ type Request struct {
 	User                string          `json:"user,omitempty"`
 	// Extra is every member sluice does not model, passed through as is.
 	Extra Extra `json:"-"`
+	// native is the request in another API's format (native.go).
+	native *Native
+	// Responses is the client's request in the shape of OpenAI's Responses
+	// API, set by the Responses door only when the request needs an
+	// upstream that serves that API natively (tools only OpenAI runs).
+	// Adapters that cannot serve it never see such a request.
+	Responses json.RawMessage `json:"-"`
 }
 
 type plainRequest Request

@@ -51,6 +51,9 @@ type State struct {
 	// DefaultOutputTokens is reserved for output when a request sets no
 	// max_tokens; settlement corrects it.
 	DefaultOutputTokens int `yaml:"default_output_tokens"`
+	// ResponsesTTL is how long stored responses of the Responses API are
+	// kept for previous_response_id and GET (default 720h, as OpenAI).
+	ResponsesTTL time.Duration `yaml:"responses_ttl"`
 }
 
 // Policy is how a route behaves under failure. Route policies start from
@@ -185,6 +188,10 @@ type Provider struct {
 	// (Anthropic, Bedrock) and the client gave none.
 	DefaultMaxTokens int        `yaml:"default_max_tokens"`
 	Simulated        *Simulated `yaml:"simulated"`
+	// ResponsesAPI says an openai provider also serves OpenAI's Responses
+	// API at base_url/responses: requests with tools only OpenAI runs go
+	// there natively. Default: true for OpenAI itself (no base_url).
+	ResponsesAPI *bool `yaml:"responses_api"`
 }
 
 // Secret says where a credential comes from. Keys never live in the file
@@ -392,6 +399,9 @@ func (c *Config) Validate() error {
 	if c.State.BreakerCache < 0 || c.State.KeyCache < 0 || c.State.DefaultOutputTokens < 0 {
 		bad("state", "breaker_cache, key_cache and default_output_tokens must not be negative")
 	}
+	if c.State.ResponsesTTL < 0 {
+		bad("state.responses_ttl", "must not be negative")
+	}
 	if r := c.Resilience.RetryBudget; r.Ratio < 0 || r.Ratio > 10 || r.Floor < 0 {
 		bad("resilience.retry_budget", "ratio must be in [0, 10] and floor not negative")
 	}
@@ -495,6 +505,9 @@ func (c *Config) validateProvider(f, name string, p Provider, bad func(string, s
 				}
 			}
 		}
+	}
+	if p.ResponsesAPI != nil && *p.ResponsesAPI && p.Type != TypeOpenAI {
+		bad(f+".responses_api", "only applies to providers of type openai")
 	}
 	if p.Simulated != nil && p.Type != TypeSimulated {
 		bad(f+".simulated", "only applies to providers of type simulated")

@@ -300,7 +300,9 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 			o.first = hold(ev)
 			break
 		}
-		if ev.Reasoning != "" || ev.Refusal != "" {
+		if ev.Reasoning != "" || ev.Refusal != "" || ev.ReasoningSignature != "" || ev.RedactedReasoning != "" || ev.Native != nil {
+			// Native events before the first token (a response's lifecycle,
+			// a web search) are part of the answer too.
 			o.held = append(o.held, hold(ev))
 		}
 	}
@@ -521,6 +523,9 @@ func hold(ev *provider.Event) provider.Event {
 	}
 	if ev.Logprobs != nil {
 		c.Logprobs = append([]byte(nil), ev.Logprobs...)
+	}
+	if ev.Native != nil {
+		c.Native = append([]byte(nil), ev.Native...)
 	}
 	return c
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/provider/openai"
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
 	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/responses"
 	"github.com/sluice-llm/sluice/shared/retry"
 	"github.com/sluice-llm/sluice/shared/sse"
 	"github.com/sluice-llm/sluice/shared/tenant"
@@ -140,7 +141,11 @@ func newProvider(ctx context.Context, name string, p config.Provider, getenv fun
 	}
 	switch p.Type {
 	case config.TypeOpenAI:
-		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, Client: client})
+		native := p.BaseURL == "" // OpenAI itself serves the Responses API
+		if p.ResponsesAPI != nil {
+			native = *p.ResponsesAPI
+		}
+		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, Responses: native, Client: client})
 	case config.TypeAzure:
 		version := p.APIVersion
 		if version == "" {
@@ -232,6 +237,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 	}
 	var br breaker.Breaker
 	var tenancy *httpapi.Tenancy
+	stored := &httpapi.Responses{TTL: c.State.ResponsesTTL} // in memory unless there is a table
 	fd := memoryFeatures()
 	switch backend {
 	case "dynamodb":
@@ -262,6 +268,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 			Quota:               quota.NewDynamo(client, table, quota.WithShards(shards)),
 			DefaultOutputTokens: c.State.DefaultOutputTokens,
 		}
+		stored.Store = responses.NewDynamo(client, table)
 		g.State = "dynamodb table " + table + ": shared breakers, API keys and quotas enforced"
 		g.DynamoDB, g.Table = client, table
 		fd = dynamoFeatures(client, table)
@@ -293,7 +300,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		cors = &httpapi.CORS{AllowOrigins: cc.AllowOrigins, AllowHeaders: cc.AllowHeaders, MaxAge: cc.MaxAge}
 	}
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Embeddings: g.Embeddings, BodyTimeout: c.Server.BodyTimeout})
+		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Embeddings: g.Embeddings, Responses: stored, BodyTimeout: c.Server.BodyTimeout})
 	return g, nil
 }
 

@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"net/http"
 	"runtime/debug"
 
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
@@ -29,6 +32,13 @@ type door interface {
 	sink(w http.ResponseWriter, id string, created int64, req *chat.Request, state any) responseSink
 	// writeError answers with an error, before any response was written.
 	writeError(w http.ResponseWriter, e *apiError)
+}
+
+// preparer is implemented by doors that need the caller and the route
+// before the engine runs: the Responses door loads the conversation a
+// request continues and checks the route can serve it.
+type preparer interface {
+	prepare(ctx context.Context, tnt *tenant.Tenant, rt *engine.Route, req *chat.Request, state any) (*engine.Route, *apiError)
 }
 
 // chatDoor is OpenAI's chat completions API.
@@ -56,7 +66,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d door) {
 		// lambdaurl does not recover panics, and one would kill the instance
 		// with every stream on it; end this request cleanly instead.
 		if v := recover(); v != nil {
-			h.log.Error("panic serving request", "request_id", id, "panic", panicText(v), "stack", string(debug.Stack()))
+			h.log.Error("panic serving request", "request_id", id, "panic", logsafe.Panic(v), "stack", string(debug.Stack()))
 			if sink != nil && sink.committed() {
 				sink.fail(&apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
 					message: "internal error while streaming; the response is incomplete"})
@@ -98,6 +108,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d door) {
 		return
 	}
 	rl.route = rt.Name
+	if p, ok := d.(preparer); ok {
+		if rt, aerr = p.prepare(r.Context(), tnt, rt, req, state); aerr != nil {
+			refuse(aerr)
+			return
+		}
+	}
 	var lease *quota.Lease
 	if tnt != nil {
 		if lease, aerr = h.reserve(r.Context(), tnt, req, rt); aerr != nil {

@@ -41,6 +41,14 @@ func badRequest(param, format string) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	writeErrorHeaders(w, e)
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(e.body())
+}
+
+// writeErrorHeaders sets the headers of an error response, whatever API
+// shape its body has.
+func writeErrorHeaders(w http.ResponseWriter, e *apiError) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if e.retryAfter > 0 {
@@ -51,8 +59,6 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.noRetry {
 		h.Set("X-Should-Retry", "false")
 	}
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(e.body())
 }
 
 // upstreamError turns the failure of every attempt into one client error.

@@ -39,6 +39,8 @@ type Options struct {
 	CORS *CORS
 	// Embeddings serves /v1/embeddings (embeddings.go); nil serves none.
 	Embeddings *embedding.Engine
+	// Responses configures stored responses of the Responses API.
+	Responses *Responses
 	// BodyTimeout bounds the time a client takes to send its body (local
 	// serving; on Lambda the body comes whole). 0 means DefaultBodyTimeout.
 	BodyTimeout time.Duration
@@ -56,6 +58,8 @@ type Handler struct {
 	corsCfg *CORS
 	embed   *embedding.Engine
 	now     func() time.Time
+
+	responses *Responses
 }
 
 // New returns the API handler.
@@ -79,7 +83,7 @@ func New(e *engine.Engine, o Options) *Handler {
 		o.Embeddings = embedding.New(nil, embedding.Options{Core: e})
 	}
 	return &Handler{engine: e, maxBody: o.MaxBodyBytes, reading: o.BodyTimeout, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
-		corsCfg: o.CORS, embed: o.Embeddings, now: time.Now}
+		corsCfg: o.CORS, embed: o.Embeddings, now: time.Now, responses: o.Responses.withDefaults()}
 }
 
 // ServeHTTP routes requests. Paths are accepted with and without the /v1
@@ -93,6 +97,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serve(w, r, chatDoor{})
+	case path == "/messages":
+		if h.allow(w, r, http.MethodPost) {
+			h.serve(w, r, newMessagesDoor(r))
+		}
+	case path == "/messages/count_tokens":
+		if h.allow(w, r, http.MethodPost) {
+			h.countTokens(w, r)
+		}
+	case path == "/responses":
+		if !h.allow(w, r, http.MethodPost) {
+			return
+		}
+		h.serve(w, r, responsesDoor{h})
+	case strings.HasPrefix(path, "/responses/") && !strings.Contains(path[len("/responses/"):], "/"):
+		h.storedResponse(w, r, path[len("/responses/"):])
 	case path == "/embeddings":
 		if !h.allow(w, r, http.MethodPost) {
 			return

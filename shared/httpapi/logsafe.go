@@ -1,16 +1,14 @@
 package httpapi
 
 import (
-	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/sluice-llm/sluice/shared/chat"
-	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 )
 
 // Log lines never carry prompt or completion text. Errors go into them as
-// provider.LogError renders them; an upstream's own message (which may
+// logsafe.Error renders them (a provider.Error's text is safe by itself); an upstream's own message (which may
 // quote the request) only at debug level, scrubbed (errorDetail).
 
 // errorDetail is an upstream error message as a debug log may carry it:
@@ -19,7 +17,7 @@ func errorDetail(msg string, req *chat.Request) string {
 	if msg == "" {
 		return ""
 	}
-	return provider.ScrubMessage(msg, inRequest(req))
+	return logsafe.Scrub(msg, inRequest(req))
 }
 
 // inRequest reports whether word occurs in any text of the request: message
@@ -54,16 +52,6 @@ func inRequest(req *chat.Request) func(string) bool {
 		return req.ResponseFormat != nil && req.ResponseFormat.JSONSchema != nil &&
 			strings.Contains(string(req.ResponseFormat.JSONSchema.Schema), w)
 	}
-}
-
-// panicText describes a recovered panic without its value, which may hold
-// request data, unless it is the runtime's own error (an index out of
-// range, a nil dereference), whose text holds none.
-func panicText(v any) string {
-	if re, ok := v.(runtime.Error); ok {
-		return re.Error()
-	}
-	return fmt.Sprintf("panic with a %T (value not logged)", v)
 }
 
 // logField bounds a client-chosen string (the model name) in a log line.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
-	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/sat"
 	"github.com/sluice-llm/sluice/shared/tenant"
@@ -49,7 +49,7 @@ func (h *Handler) authenticate(ctx context.Context, authorization string) (*tena
 		return nil, &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "tenant_disabled",
 			message: "This API key's tenant is disabled."}
 	}
-	h.log.Error("authentication failed", "error", provider.LogError(err))
+	h.log.Error("authentication failed", "error", logsafe.Error(err))
 	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "auth_unavailable",
 		message: "The gateway could not check the API key right now; retry shortly.", retryAfter: time.Second}
 }
@@ -108,7 +108,7 @@ func (h *Handler) reserveAmounts(ctx context.Context, t *tenant.Tenant, amt quot
 		}
 		return nil, e
 	}
-	h.log.Error("quota reservation failed", "tenant", t.ID, "error", provider.LogError(err))
+	h.log.Error("quota reservation failed", "tenant", t.ID, "error", logsafe.Error(err))
 	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "quota_unavailable",
 		message: "The gateway could not check the quota right now; retry shortly.", retryAfter: time.Second}
 }
@@ -148,6 +148,6 @@ func (h *Handler) settle(lease *quota.Lease, req *chat.Request, res *engine.Resu
 		err = h.tenancy.Quota.Settle(ctx, lease, actual)
 	}
 	if err != nil {
-		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", provider.LogError(err))
+		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", logsafe.Error(err))
 	}
 }

@@ -24,8 +24,8 @@ func TestLogStringLeavesOutTheMessage(t *testing.T) {
 	if strings.Contains(b.String(), "SECRET") {
 		t.Errorf("slog output leaks the message: %s", b.String())
 	}
-	if got := LogError(fmt.Errorf("quota: %w", e)); got != "quota: "+want {
-		t.Errorf("LogError(wrapped) = %q", got)
+	if got := fmt.Errorf("quota: %w", e).Error(); got != "quota: "+want {
+		t.Errorf("wrapped = %q", got)
 	}
 	if e.Error() != want || !strings.Contains(e.Detail(), "SECRET PROMPT again") {
 		t.Errorf("Error = %q, Detail = %q", e.Error(), e.Detail())
@@ -44,29 +44,5 @@ func TestLogStringLeavesOutTheMessage(t *testing.T) {
 		Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}}
 	if got := netErr.LogString(); !strings.Contains(got, "connection refused") || !strings.Contains(got, "127.0.0.1:1") {
 		t.Errorf("LogString = %q", got)
-	}
-}
-
-func TestScrubMessage(t *testing.T) {
-	prompt := "Tell me everything about the SECRETPROJECT launch"
-	in := func(w string) bool { return strings.Contains(prompt, w) }
-	cases := []struct{ msg, want string }{
-		{"Invalid value for 'messages[0].content': 'Tell me about SECRETPROJECT' is too long.",
-			"Invalid value for '…': '…' is too long."},
-		{`Internal error: {"model":"gpt","messages":[{"role":"user","content":"SECRETPROJECT"}]}`, "Internal error: …"},
-		{"This model's maximum context length is 4096 tokens.", "This model's maximum context length is 4096 tokens."},
-		{"could not process SECRETPROJECT launch plans", "could not process … … plans"},
-		{"unterminated 'quote SECRETPROJECT", "unterminated '…"},
-		{"line one\nline two\t\ttabbed", "line one line two tabbed"},
-		{"“curly SECRETPROJECT” and «guillemets»", "“…” and «…»"},
-		{strings.Repeat("word ", 100), strings.TrimSpace(strings.Repeat("word ", 32)) + "…"},
-	}
-	for _, c := range cases {
-		if got := ScrubMessage(c.msg, in); got != c.want {
-			t.Errorf("ScrubMessage(%q)\n = %q\nwant %q", c.msg, got, c.want)
-		}
-	}
-	if got := ScrubMessage("café SECRETPROJECT", nil); got != "café SECRETPROJECT" {
-		t.Errorf("without a request nothing is masked but quotes and bodies: %q", got)
 	}
 }

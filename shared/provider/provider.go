@@ -49,6 +49,13 @@ type Ready interface {
 	Ready() bool
 }
 
+// ResponsesServer is implemented by providers that can serve OpenAI's
+// Responses API natively: requests whose chat.Request carries Responses go
+// there as they are, and their events come back as Native events.
+type ResponsesServer interface {
+	ServesResponses() bool
+}
+
 // Continuer is implemented by providers that continue a trailing assistant
 // message as the start of their answer (Anthropic and Bedrock "prefill").
 // Others are asked to continue by an extra user message.
@@ -69,7 +76,17 @@ type Event struct {
 	// FunctionCall is a legacy function_call fragment (clients that send
 	// functions instead of tools).
 	FunctionCall *chat.FunctionCallDelta
-	FinishReason string
+	// ReasoningSignature ends a reasoning block with the upstream's
+	// signature (Anthropic's and Bedrock's extended thinking), which a
+	// client must send back with the reasoning on a later turn.
+	// RedactedReasoning is a whole reasoning block the upstream encrypted,
+	// opaque, to be sent back as is. Only the Messages door relays them.
+	ReasoningSignature string
+	RedactedReasoning  string
+	FinishReason       string
+	// StopSequence is the stop sequence that ended the answer, when the
+	// upstream names it (Anthropic).
+	StopSequence string
 	Usage        *chat.Usage
 	// Logprobs is the choice's logprobs object for this increment, raw.
 	Logprobs json.RawMessage
@@ -78,6 +95,11 @@ type Event struct {
 	Model             string
 	SystemFingerprint string
 	ServiceTier       string
+	// Native is an event of OpenAI's Responses API, raw, from an upstream
+	// serving that API natively (see chat.Request.Responses). The fields
+	// above carry what it means to the engine (text, calls, usage); the
+	// Responses door relays the event itself.
+	Native json.RawMessage
 }
 
 // Visible reports whether the event carries something a user sees: content,

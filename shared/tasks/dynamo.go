@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -326,5 +325,3 @@ func millis(v types.AttributeValue) time.Time {
 	}
 	return time.Time{}
 }
-
-func blobID() string { return rand.Text()[:12] }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
 )
 
@@ -87,23 +88,39 @@ func (p *Provider) Name() string { return p.name }
 
 // Stream implements provider.Provider.
 func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
-	wr, pl, err := p.translate(req)
-	if err != nil {
-		return nil, err
+	var body any
+	pl := &plan{}
+	native := req.Chat.Native(chat.NativeAnthropicMessages)
+	if native != nil {
+		body = nativeBody(native, req.Model, true)
+	} else {
+		wr, tpl, err := p.translate(req)
+		if err != nil {
+			return nil, err
+		}
+		body, pl = wr, tpl
 	}
-	hr, perr := provider.NewStreamRequest(ctx, p.name, p.url, wr)
+	hr, perr := provider.NewStreamRequest(ctx, p.name, p.url, body)
 	if perr != nil {
 		return nil, perr
 	}
+	p.auth(hr)
+	headers := p.headers
+	if native != nil {
+		headers = p.nativeHeaders(hr, native)
+	}
+	rc, err := provider.SendStream(p.client, p.name, hr, headers)
+	if err != nil {
+		return nil, err
+	}
+	return newStream(ctx, p.name, rc, pl), nil
+}
+
+func (p *Provider) auth(hr *http.Request) {
 	hr.Header.Set("anthropic-version", p.version)
 	if p.key != "" {
 		hr.Header.Set("x-api-key", p.key)
 	}
-	body, err := provider.SendStream(p.client, p.name, hr, p.headers)
-	if err != nil {
-		return nil, err
-	}
-	return newStream(ctx, p.name, body, pl), nil
 }
 
 // ContinuesAssistant implements provider.Continuer: Anthropic continues a

@@ -47,6 +47,16 @@ func textDelta(index int, text string) string {
 	return fmt.Sprintf("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}\n\n", index, b)
 }
 
+const evTextStart1 = `event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}
+
+`
+
+func withStop(ev provider.Event, seq string) provider.Event {
+	ev.StopSequence = seq
+	return ev
+}
+
 func messageDelta(stop string, output int) string {
 	return fmt.Sprintf("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":%q,\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}\n\n", stop, output)
 }
@@ -235,14 +245,29 @@ data: {"type":"content_block_start","index":1,"content_block":{"type":"text","te
 		}},
 		{"thinking", thinkingStream, []provider.Event{
 			{Reasoning: "27 * 453 = 12231", Model: model},
+			{ReasoningSignature: "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"},
 			{Content: "12231"},
 			final("length", 40),
+		}},
+		{"redacted thinking and a stop sequence", evMessageStart + `event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+` + evTextStart1 + textDelta(1, "Done") + `event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"stop_sequence","stop_sequence":"END"},"usage":{"output_tokens":9}}
+
+` + evMessageStop, []provider.Event{
+			{RedactedReasoning: "EmwKAhgBEgy3va3pzix", Model: model},
+			{Content: "Done"},
+			withStop(final("stop", 9), "END"),
 		}},
 		{"server tool", serverToolStream, []provider.Event{
 			{Content: "Found it.", Model: model},
 			final("content_filter", 7),
 		}},
-		{"unknown events, escapes and odd spacing", evMessageStart +
+		{"redacted thinking, unknown events, escapes and odd spacing", evMessageStart +
 			"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"abc\"}}\n\n" +
 			"event: some_future_event\ndata: {\"type\":\"some_future_event\",\"x\":[1,2]}\n\n" +
 			"event: content_block_delta\ndata:  {\"type\":\"content_block_delta\",\"index\":1,\n" +
@@ -250,7 +275,8 @@ data: {"type":"content_block_start","index":1,"content_block":{"type":"text","te
 			": keep-alive comment\n\n" +
 			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"citations_delta\",\"citation\":{}}}\n\n" +
 			textDelta(1, "c") + messageDelta("end_turn", 3) + evMessageStop, []provider.Event{
-			{Content: "a\nb", Model: model},
+			{RedactedReasoning: "abc", Model: model},
+			{Content: "a\nb"},
 			{Content: "c"},
 			final("stop", 3),
 		}},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/provider/anthropic/wire"
 )
 
 // Members of an OpenAI request this adapter maps; the pass-through table
@@ -21,7 +22,7 @@ var mappedExtra = map[string]bool{
 
 // requestParams maps the request-level members other than messages and
 // tools, and refuses what Anthropic cannot do.
-func (p *Provider) requestParams(c *chat.Request, wr *wireRequest, t provider.Translation) error {
+func (p *Provider) requestParams(c *chat.Request, wr *wire.Request, t provider.Translation) error {
 	if err := t.Common(c, func(k string) bool { return mappedExtra[k] }); err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func (p *Provider) requestParams(c *chat.Request, wr *wireRequest, t provider.Tr
 // every model and Bedrock share, so the answer is asked for as the input of
 // a tool whose schema is the requested one, with that tool forced; the
 // stream unwraps its input back to message content.
-func (p *Provider) structured(c *chat.Request, wr *wireRequest) (*plan, error) {
+func (p *Provider) structured(c *chat.Request, wr *wire.Request) (*plan, error) {
 	rf := c.ResponseFormat
 	if rf == nil || rf.Type == "" || rf.Type == "text" {
 		return &plan{}, nil
@@ -104,25 +105,25 @@ func (p *Provider) structured(c *chat.Request, wr *wireRequest) (*plan, error) {
 	for taken(wr.Tools, name) {
 		name += "_"
 	}
-	wr.Tools = append(wr.Tools, wireTool{Name: name, Description: desc, InputSchema: schema})
+	wr.Tools = append(wr.Tools, wire.Tool{Name: name, Description: desc, InputSchema: schema})
 	switch {
 	case len(wr.Thinking) > 0:
 		// Anthropic refuses forced tool use while thinking: ask instead.
-		wr.ToolChoice = &wireToolChoice{Type: "auto"}
+		wr.ToolChoice = &wire.ToolChoice{Type: "auto"}
 		wr.System = appendSystem(wr.System, "Answer only by calling the "+name+" tool.")
 	case wr.ToolChoice == nil || wr.ToolChoice.Type == "auto" || wr.ToolChoice.Type == "any":
 		if len(wr.Tools) == 1 {
-			wr.ToolChoice = &wireToolChoice{Type: "tool", Name: name}
+			wr.ToolChoice = &wire.ToolChoice{Type: "tool", Name: name}
 		} else {
 			// With the client's tools too, the answer is one of them or
 			// the structured one.
-			wr.ToolChoice = &wireToolChoice{Type: "any"}
+			wr.ToolChoice = &wire.ToolChoice{Type: "any"}
 		}
 	}
 	return &plan{jsonTool: name}, nil
 }
 
-func taken(tools []wireTool, name string) bool {
+func taken(tools []wire.Tool, name string) bool {
 	for _, t := range tools {
 		if t.Name == name {
 			return true
@@ -131,14 +132,12 @@ func taken(tools []wireTool, name string) bool {
 	return false
 }
 
-func appendSystem(system any, text string) any {
-	switch s := system.(type) {
-	case nil:
-		return text
-	case string:
-		return s + "\n\n" + text
-	case []wireBlock:
-		return append(s, wireBlock{Type: "text", Text: text})
+func appendSystem(system wire.Content, text string) wire.Content {
+	switch {
+	case system.IsBlocks:
+		return wire.BlockContent(append(system.Blocks, wire.Block{Type: "text", Text: text}))
+	case system.Text == "":
+		return wire.TextContent(text)
 	}
-	return system
+	return wire.TextContent(system.Text + "\n\n" + text)
 }

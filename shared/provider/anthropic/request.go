@@ -10,73 +10,8 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/provider/anthropic/wire"
 )
-
-// Request wire types.
-
-type wireRequest struct {
-	Model string `json:"model"`
-	// System is a string, or text blocks when one carries cache_control.
-	System        any             `json:"system,omitempty"`
-	Messages      []wireMessage   `json:"messages"`
-	MaxTokens     int             `json:"max_tokens"`
-	Temperature   *float64        `json:"temperature,omitempty"`
-	TopP          *float64        `json:"top_p,omitempty"`
-	TopK          json.RawMessage `json:"top_k,omitempty"`
-	StopSequences []string        `json:"stop_sequences,omitempty"`
-	Tools         []wireTool      `json:"tools,omitempty"`
-	ToolChoice    *wireToolChoice `json:"tool_choice,omitempty"`
-	Thinking      json.RawMessage `json:"thinking,omitempty"`
-	Metadata      *wireMetadata   `json:"metadata,omitempty"`
-	ServiceTier   string          `json:"service_tier,omitempty"`
-	Stream        bool            `json:"stream"`
-}
-
-type wireMessage struct {
-	Role    string      `json:"role"`
-	Content []wireBlock `json:"content"`
-}
-
-// wireBlock is any request content block; the type decides which fields
-// are set.
-type wireBlock struct {
-	Type      string          `json:"type"`
-	Text      string          `json:"text,omitempty"`
-	Source    *blockSource    `json:"source,omitempty"`
-	Title     string          `json:"title,omitempty"`
-	ID        string          `json:"id,omitempty"`
-	Name      string          `json:"name,omitempty"`
-	Input     json.RawMessage `json:"input,omitempty"`
-	ToolUseID string          `json:"tool_use_id,omitempty"`
-	// Content of a tool_result: a string, or text and image blocks.
-	Content      any             `json:"content,omitempty"`
-	CacheControl json.RawMessage `json:"cache_control,omitempty"`
-}
-
-// blockSource is an image's or document's source.
-type blockSource struct {
-	Type      string `json:"type"`
-	MediaType string `json:"media_type,omitempty"`
-	Data      string `json:"data,omitempty"`
-	URL       string `json:"url,omitempty"`
-}
-
-type wireTool struct {
-	Name         string          `json:"name"`
-	Description  string          `json:"description,omitempty"`
-	InputSchema  json.RawMessage `json:"input_schema"`
-	CacheControl json.RawMessage `json:"cache_control,omitempty"`
-}
-
-type wireToolChoice struct {
-	Type                   string `json:"type"`
-	Name                   string `json:"name,omitempty"`
-	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
-}
-
-type wireMetadata struct {
-	UserID string `json:"user_id"`
-}
 
 var (
 	emptyObject   = json.RawMessage(`{}`)
@@ -90,10 +25,10 @@ type plan struct {
 	jsonTool string
 }
 
-func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error) {
+func (p *Provider) translate(req *provider.Request) (*wire.Request, *plan, error) {
 	c := req.Chat
 	drop := req.DropUnsupported
-	wr := &wireRequest{
+	wr := &wire.Request{
 		Model:         req.Model,
 		MaxTokens:     c.OutputLimit(),
 		Temperature:   c.Temperature,
@@ -105,27 +40,27 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 		wr.MaxTokens = p.maxTokens
 	}
 	if c.User != "" {
-		wr.Metadata = &wireMetadata{UserID: c.User}
+		wr.Metadata = &wire.Metadata{UserID: c.User}
 	}
 	tr := provider.Translation{Provider: p.name, Drop: drop}
 	if err := p.requestParams(c, wr, tr); err != nil {
 		return nil, nil, err
 	}
-	var system []wireBlock
+	var system []wire.Block
 	for i := range c.Messages {
 		m := &c.Messages[i]
 		at := fmt.Sprintf("messages[%d]", i)
-		if err := tr.Extra(at+".", m.Extra, provider.IsCacheControl); err != nil {
+		if err := tr.Extra(at+".", m.Extra, func(k string) bool { return provider.MessageMember(m, k) }); err != nil {
 			return nil, nil, err
 		}
 		var role string
-		var blocks []wireBlock
+		var blocks []wire.Block
 		var err error
 		switch m.Role {
 		case "system", "developer":
 			before := len(system)
 			err = tr.SystemText(at, m.Content, func(text string, cc json.RawMessage) {
-				system = append(system, wireBlock{Type: "text", Text: text, CacheControl: cc})
+				system = append(system, wire.Block{Type: "text", Text: text, CacheControl: cc})
 			})
 			if err != nil {
 				return nil, nil, err
@@ -139,7 +74,7 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 			role = "assistant"
 			blocks, err = p.contentBlocks(nil, at, m.Content, drop)
 			if err == nil && len(blocks) == 0 && m.Refusal != "" {
-				blocks = append(blocks, wireBlock{Type: "text", Text: m.Refusal})
+				blocks = append(blocks, wire.Block{Type: "text", Text: m.Refusal})
 			}
 			if err == nil {
 				blocks, err = p.toolUseBlocks(blocks, at, m.ToolCalls)
@@ -149,9 +84,10 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 				return nil, nil, p.badRequest("message %d: tool message without tool_call_id", i)
 			}
 			role = "user"
-			var content any
+			var content *wire.Content
 			if content, err = p.toolResultContent(at, m.Content, drop); err == nil {
-				blocks = []wireBlock{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: content}}
+				blocks = []wire.Block{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: content,
+					IsError: provider.ToolResultError(m)}}
 			}
 		case "function":
 			// A whole turn, not a field: dropping it would change the
@@ -171,23 +107,23 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 		}
 		// Anthropic requires alternating roles, so consecutive turns merge.
 		if n := len(wr.Messages); n > 0 && wr.Messages[n-1].Role == role {
-			wr.Messages[n-1].Content = append(wr.Messages[n-1].Content, blocks...)
+			wr.Messages[n-1].Content.Blocks = append(wr.Messages[n-1].Content.Blocks, blocks...)
 		} else {
-			wr.Messages = append(wr.Messages, wireMessage{Role: role, Content: blocks})
+			wr.Messages = append(wr.Messages, wire.Message{Role: role, Content: wire.BlockContent(blocks)})
 		}
 	}
 	for i := range wr.Messages {
 		m := &wr.Messages[i]
-		if m.Role == "user" && len(m.Content) > 1 {
+		if m.Role == "user" && len(m.Content.Blocks) > 1 {
 			// Tool results must lead a user turn.
-			slices.SortStableFunc(m.Content, func(a, b wireBlock) int {
+			slices.SortStableFunc(m.Content.Blocks, func(a, b wire.Block) int {
 				return toolResultRank(a) - toolResultRank(b)
 			})
 		}
 	}
 	trimPrefill(wr)
 	if wr.Messages == nil {
-		wr.Messages = []wireMessage{}
+		wr.Messages = []wire.Message{}
 	}
 	wr.System = systemValue(system)
 
@@ -203,30 +139,30 @@ func (p *Provider) translate(req *provider.Request) (*wireRequest, *plan, error)
 
 // markCache moves a message's cache_control to its last block, which is
 // where Anthropic reads a cache breakpoint.
-func markCache(blocks []wireBlock, x chat.Extra) {
+func markCache(blocks []wire.Block, x chat.Extra) {
 	if len(blocks) == 0 || x.IsNull("cache_control") {
 		return
 	}
 	blocks[len(blocks)-1].CacheControl = x["cache_control"]
 }
 
-func systemValue(blocks []wireBlock) any {
+func systemValue(blocks []wire.Block) wire.Content {
 	if len(blocks) == 0 {
-		return nil
+		return wire.Content{}
 	}
 	for _, b := range blocks {
 		if b.CacheControl != nil {
-			return blocks
+			return wire.BlockContent(blocks)
 		}
 	}
 	texts := make([]string, len(blocks))
 	for i, b := range blocks {
 		texts[i] = b.Text
 	}
-	return strings.Join(texts, "\n\n")
+	return wire.TextContent(strings.Join(texts, "\n\n"))
 }
 
-func toolResultRank(b wireBlock) int {
+func toolResultRank(b wire.Block) int {
 	if b.Type == "tool_result" {
 		return 0
 	}
@@ -235,20 +171,20 @@ func toolResultRank(b wireBlock) int {
 
 // trimPrefill strips trailing whitespace from a final assistant turn, which
 // Anthropic rejects in a prefill. The strings are resliced, never written.
-func trimPrefill(wr *wireRequest) {
+func trimPrefill(wr *wire.Request) {
 	n := len(wr.Messages)
 	if n == 0 || wr.Messages[n-1].Role != "assistant" {
 		return
 	}
-	m := &wr.Messages[n-1]
-	k := len(m.Content)
-	if m.Content[k-1].Type != "text" {
+	m := &wr.Messages[n-1].Content
+	k := len(m.Blocks)
+	if k == 0 || m.Blocks[k-1].Type != "text" {
 		return
 	}
-	m.Content[k-1].Text = strings.TrimRightFunc(m.Content[k-1].Text, unicode.IsSpace)
-	if m.Content[k-1].Text == "" {
-		m.Content = m.Content[:k-1]
-		if len(m.Content) == 0 {
+	m.Blocks[k-1].Text = strings.TrimRightFunc(m.Blocks[k-1].Text, unicode.IsSpace)
+	if m.Blocks[k-1].Text == "" {
+		m.Blocks = m.Blocks[:k-1]
+		if len(m.Blocks) == 0 {
 			wr.Messages = wr.Messages[:n-1]
 		}
 	}
@@ -261,10 +197,10 @@ func cacheOf(x chat.Extra) json.RawMessage {
 	return x["cache_control"]
 }
 
-func (p *Provider) contentBlocks(dst []wireBlock, at string, c chat.Content, drop bool) ([]wireBlock, error) {
+func (p *Provider) contentBlocks(dst []wire.Block, at string, c chat.Content, drop bool) ([]wire.Block, error) {
 	if !c.IsParts {
 		if c.Text != "" {
-			dst = append(dst, wireBlock{Type: "text", Text: c.Text})
+			dst = append(dst, wire.Block{Type: "text", Text: c.Text})
 		}
 		return dst, nil
 	}
@@ -274,13 +210,13 @@ func (p *Provider) contentBlocks(dst []wireBlock, at string, c chat.Content, dro
 		if err := provider.CheckExtra(p.name, pat+".", part.Extra, provider.IsCacheControl, drop); err != nil {
 			return nil, err
 		}
-		var b wireBlock
+		var b wire.Block
 		switch part.Type {
 		case "text":
 			if part.Text == "" {
 				continue // Anthropic rejects empty text blocks
 			}
-			b = wireBlock{Type: "text", Text: part.Text}
+			b = wire.Block{Type: "text", Text: part.Text}
 		case "image_url":
 			if part.ImageURL == nil {
 				return nil, p.badRequest("%s: image_url part without a url", pat)
@@ -289,7 +225,7 @@ func (p *Provider) contentBlocks(dst []wireBlock, at string, c chat.Content, dro
 			if err != nil {
 				return nil, err
 			}
-			b = wireBlock{Type: "image", Source: src}
+			b = wire.Block{Type: "image", Source: src}
 		case "file":
 			src, title, err := p.document(pat, part.File)
 			if err != nil {
@@ -298,7 +234,7 @@ func (p *Provider) contentBlocks(dst []wireBlock, at string, c chat.Content, dro
 				}
 				return nil, err
 			}
-			b = wireBlock{Type: "document", Source: src, Title: title}
+			b = wire.Block{Type: "document", Source: src, Title: title}
 		default:
 			if drop {
 				continue
@@ -313,7 +249,7 @@ func (p *Provider) contentBlocks(dst []wireBlock, at string, c chat.Content, dro
 
 // document translates a file part: Anthropic reads PDFs (and plain text)
 // sent inline; an OpenAI file id means nothing to it.
-func (p *Provider) document(at string, f *chat.File) (*blockSource, string, error) {
+func (p *Provider) document(at string, f *chat.File) (*wire.Source, string, error) {
 	if f == nil || f.FileData == "" {
 		return nil, "", provider.Unsupported(p.name, at+".file.file_id", "OpenAI file ids; send the file as file_data")
 	}
@@ -328,37 +264,38 @@ func (p *Provider) document(at string, f *chat.File) (*blockSource, string, erro
 	default:
 		return nil, "", provider.Unsupported(p.name, at+".file", fmt.Sprintf("%s files (PDF and plain text are supported)", mediaType))
 	}
-	return &blockSource{Type: "base64", MediaType: mediaType, Data: data}, f.Filename, nil
+	return &wire.Source{Type: "base64", MediaType: mediaType, Data: data}, f.Filename, nil
 }
 
-func (p *Provider) imageSource(u string) (*blockSource, error) {
+func (p *Provider) imageSource(u string) (*wire.Source, error) {
 	if rest, ok := strings.CutPrefix(u, "data:"); ok {
 		meta, data, ok := strings.Cut(rest, ",")
 		mediaType, params, _ := strings.Cut(meta, ";")
 		if !ok || mediaType == "" || !slices.Contains(strings.Split(params, ";"), "base64") {
 			return nil, p.badRequest("image data URI must be data:<media type>;base64,<data>")
 		}
-		return &blockSource{Type: "base64", MediaType: mediaType, Data: data}, nil
+		return &wire.Source{Type: "base64", MediaType: mediaType, Data: data}, nil
 	}
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-		return &blockSource{Type: "url", URL: u}, nil
+		return &wire.Source{Type: "url", URL: u}, nil
 	}
 	return nil, p.badRequest("image url must be an http(s) URL or a base64 data URI")
 }
 
 // toolResultContent is a tool message's content: a string, or text and
 // image blocks.
-func (p *Provider) toolResultContent(at string, c chat.Content, drop bool) (any, error) {
+func (p *Provider) toolResultContent(at string, c chat.Content, drop bool) (*wire.Content, error) {
 	if !c.IsParts {
-		return c.Text, nil
+		t := wire.TextContent(c.Text)
+		return &t, nil
 	}
-	var blocks []wireBlock
+	var blocks []wire.Block
 	for j := range c.Parts {
 		part := &c.Parts[j]
 		pat := fmt.Sprintf("%s.content[%d]", at, j)
 		switch part.Type {
 		case "text":
-			blocks = append(blocks, wireBlock{Type: "text", Text: part.Text})
+			blocks = append(blocks, wire.Block{Type: "text", Text: part.Text})
 		case "image_url":
 			if part.ImageURL == nil {
 				return nil, p.badRequest("%s: image_url part without a url", pat)
@@ -367,7 +304,7 @@ func (p *Provider) toolResultContent(at string, c chat.Content, drop bool) (any,
 			if err != nil {
 				return nil, err
 			}
-			blocks = append(blocks, wireBlock{Type: "image", Source: src})
+			blocks = append(blocks, wire.Block{Type: "image", Source: src})
 		default:
 			if drop {
 				continue
@@ -375,10 +312,11 @@ func (p *Provider) toolResultContent(at string, c chat.Content, drop bool) (any,
 			return nil, provider.Unsupported(p.name, pat+".type", fmt.Sprintf("%s parts in tool results", part.Type))
 		}
 	}
-	return blocks, nil
+	b := wire.BlockContent(blocks)
+	return &b, nil
 }
 
-func (p *Provider) toolUseBlocks(dst []wireBlock, at string, calls []chat.ToolCall) ([]wireBlock, error) {
+func (p *Provider) toolUseBlocks(dst []wire.Block, at string, calls []chat.ToolCall) ([]wire.Block, error) {
 	for i := range calls {
 		tc := &calls[i]
 		if tc.Type != "" && tc.Type != "function" {
@@ -391,13 +329,13 @@ func (p *Provider) toolUseBlocks(dst []wireBlock, at string, calls []chat.ToolCa
 		case !json.Valid(input) || input[0] != '{':
 			return nil, p.badRequest("tool call %q: arguments must be a JSON object", tc.ID)
 		}
-		dst = append(dst, wireBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: input})
+		dst = append(dst, wire.Block{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: input})
 	}
 	return dst, nil
 }
 
 // tools translates tools, tool_choice and parallel_tool_calls.
-func (p *Provider) tools(c *chat.Request, wr *wireRequest, drop bool) error {
+func (p *Provider) tools(c *chat.Request, wr *wire.Request, drop bool) error {
 	for i := range c.Tools {
 		t := &c.Tools[i]
 		at := fmt.Sprintf("tools[%d]", i)
@@ -414,7 +352,7 @@ func (p *Provider) tools(c *chat.Request, wr *wireRequest, drop bool) error {
 		if len(bytes.TrimSpace(schema)) == 0 || string(bytes.TrimSpace(schema)) == "null" {
 			schema = defaultSchema
 		}
-		wr.Tools = append(wr.Tools, wireTool{Name: t.Function.Name, Description: t.Function.Description,
+		wr.Tools = append(wr.Tools, wire.Tool{Name: t.Function.Name, Description: t.Function.Description,
 			InputSchema: schema, CacheControl: cacheOf(t.Extra)})
 	}
 	if len(wr.Tools) == 0 {
@@ -426,7 +364,7 @@ func (p *Provider) tools(c *chat.Request, wr *wireRequest, drop bool) error {
 	}
 	if c.ParallelToolCalls != nil && !*c.ParallelToolCalls {
 		if tc == nil {
-			tc = &wireToolChoice{Type: "auto"}
+			tc = &wire.ToolChoice{Type: "auto"}
 		}
 		if tc.Type != "none" { // the none choice has no such field
 			tc.DisableParallelToolUse = true
@@ -436,7 +374,7 @@ func (p *Provider) tools(c *chat.Request, wr *wireRequest, drop bool) error {
 	return nil
 }
 
-func (p *Provider) toolChoice(raw json.RawMessage) (*wireToolChoice, error) {
+func (p *Provider) toolChoice(raw json.RawMessage) (*wire.ToolChoice, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -448,11 +386,11 @@ func (p *Provider) toolChoice(raw json.RawMessage) (*wireToolChoice, error) {
 		}
 		switch s {
 		case "auto":
-			return &wireToolChoice{Type: "auto"}, nil
+			return &wire.ToolChoice{Type: "auto"}, nil
 		case "required":
-			return &wireToolChoice{Type: "any"}, nil
+			return &wire.ToolChoice{Type: "any"}, nil
 		case "none":
-			return &wireToolChoice{Type: "none"}, nil
+			return &wire.ToolChoice{Type: "none"}, nil
 		}
 		return nil, p.badRequest("unsupported tool_choice %q", s)
 	}
@@ -465,7 +403,7 @@ func (p *Provider) toolChoice(raw json.RawMessage) (*wireToolChoice, error) {
 	if err := json.Unmarshal(raw, &obj); err != nil || obj.Type != "function" || obj.Function.Name == "" {
 		return nil, p.badRequest("unsupported tool_choice %s", raw)
 	}
-	return &wireToolChoice{Type: "tool", Name: obj.Function.Name}, nil
+	return &wire.ToolChoice{Type: "tool", Name: obj.Function.Name}, nil
 }
 
 func (p *Provider) badRequest(format string, args ...any) *provider.Error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/provider"
+	"github.com/sluice-llm/sluice/shared/provider/anthropic/wire"
 	"github.com/sluice-llm/sluice/shared/sse"
 )
 
@@ -23,8 +24,8 @@ type wireEvent struct {
 	Type    tag `json:"type"`
 	Index   int `json:"index"`
 	Message struct {
-		Model string    `json:"model"`
-		Usage wireUsage `json:"usage"`
+		Model string     `json:"model"`
+		Usage wire.Usage `json:"usage"`
 	} `json:"message"`
 	ContentBlock struct {
 		Type     tag    `json:"type"`
@@ -32,15 +33,19 @@ type wireEvent struct {
 		Name     string `json:"name"`
 		Text     string `json:"text"`
 		Thinking string `json:"thinking"`
+		Data     string `json:"data"` // redacted_thinking
 	} `json:"content_block"`
 	Delta struct {
 		Type        tag    `json:"type"`
 		Text        string `json:"text"`
 		Thinking    string `json:"thinking"`
 		PartialJSON string `json:"partial_json"`
+		Signature   string `json:"signature"`
 		StopReason  tag    `json:"stop_reason"`
+		// StopSequence is the stop sequence that matched (message_delta).
+		StopSequence string `json:"stop_sequence"`
 	} `json:"delta"`
-	Usage wireUsage `json:"usage"`
+	Usage wire.Usage `json:"usage"`
 	Error struct {
 		Type    tag    `json:"type"`
 		Message string `json:"message"`
@@ -54,7 +59,7 @@ type tag string
 var knownTags = [...]string{"message_start", "content_block_start", "content_block_delta",
 	"content_block_stop", "message_delta", "message_stop", "ping", "error", "text", "thinking",
 	"tool_use", "text_delta", "thinking_delta", "input_json_delta", "signature_delta",
-	"end_turn", "max_tokens", "stop_sequence"}
+	"end_turn", "max_tokens", "stop_sequence", "redacted_thinking"}
 
 func (t *tag) UnmarshalJSON(b []byte) error {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
@@ -77,30 +82,6 @@ func (t *tag) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type wireUsage struct {
-	InputTokens              int `json:"input_tokens"`
-	OutputTokens             int `json:"output_tokens"`
-	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-}
-
-// merge takes the counts a later event reports; counts are cumulative, and
-// message_delta may leave the input counts out.
-func (u *wireUsage) merge(v *wireUsage) {
-	if v.InputTokens > 0 {
-		u.InputTokens = v.InputTokens
-	}
-	if v.OutputTokens > 0 {
-		u.OutputTokens = v.OutputTokens
-	}
-	if v.CacheReadInputTokens > 0 {
-		u.CacheReadInputTokens = v.CacheReadInputTokens
-	}
-	if v.CacheCreationInputTokens > 0 {
-		u.CacheCreationInputTokens = v.CacheCreationInputTokens
-	}
-}
-
 type stream struct {
 	name string
 	ctx  context.Context
@@ -116,10 +97,11 @@ type stream struct {
 	ev        provider.Event
 	usage     chat.Usage
 	details   chat.PromptTokensDetails
-	counts    wireUsage
+	counts    wire.Usage
 	model     string
 	modelSent bool
 	stop      string
+	stopSeq   string
 	// toolIndex maps a content block index to its tool call index, or to
 	// notTool or jsonBlock.
 	toolIndex []int
@@ -198,7 +180,7 @@ func (s *stream) Recv() (*provider.Event, error) {
 		switch typ {
 		case "message_start":
 			s.model = w.Message.Model
-			s.counts.merge(&w.Message.Usage)
+			s.counts.Merge(&w.Message.Usage)
 		case "content_block_start":
 			ti := notTool
 			switch w.ContentBlock.Type {
@@ -206,6 +188,8 @@ func (s *stream) Recv() (*provider.Event, error) {
 				s.ev.Content = w.ContentBlock.Text
 			case "thinking":
 				s.ev.Reasoning = w.ContentBlock.Thinking
+			case "redacted_thinking":
+				s.ev.RedactedReasoning = w.ContentBlock.Data
 			case "tool_use":
 				if s.jsonTool != "" && w.ContentBlock.Name == s.jsonTool {
 					ti = jsonBlock
@@ -223,6 +207,8 @@ func (s *stream) Recv() (*provider.Event, error) {
 				s.ev.Content = w.Delta.Text
 			case "thinking_delta":
 				s.ev.Reasoning = w.Delta.Thinking
+			case "signature_delta":
+				s.ev.ReasoningSignature = w.Delta.Signature
 			case "input_json_delta":
 				// Server tool blocks stream input too; only client tools
 				// and the structured answer count.
@@ -241,23 +227,28 @@ func (s *stream) Recv() (*provider.Event, error) {
 			if w.Delta.StopReason != "" {
 				s.stop = string(w.Delta.StopReason)
 			}
-			s.counts.merge(&w.Usage)
+			if w.Delta.StopSequence != "" {
+				s.stopSeq = w.Delta.StopSequence
+			}
+			s.counts.Merge(&w.Usage)
 		case "message_stop":
 			// Finish and usage go out together so a stream cut before
 			// message_stop never looks finished.
 			s.err = io.EOF
-			s.ev.FinishReason = finishReason(s.stop)
+			s.ev.FinishReason = wire.FinishReason(s.stop)
 			if s.ev.FinishReason == "tool_calls" && s.tools == 0 && s.jsonTool != "" {
 				s.ev.FinishReason = "stop" // the tool call was the structured answer
 			}
 			s.ev.Usage = s.fillUsage()
+			s.ev.StopSequence = s.stopSeq
 			return s.emit(), nil
 		case "error":
 			s.err = s.streamError(e.Data)
 			return nil, s.err
 		}
 		// ping, content_block_stop and unknown events fall through empty.
-		if s.ev.Content != "" || s.ev.Reasoning != "" || len(s.ev.ToolCalls) > 0 {
+		if s.ev.Content != "" || s.ev.Reasoning != "" || len(s.ev.ToolCalls) > 0 ||
+			s.ev.ReasoningSignature != "" || s.ev.RedactedReasoning != "" {
 			return s.emit(), nil
 		}
 	}
@@ -296,18 +287,6 @@ func (s *stream) fillUsage() *chat.Usage {
 	s.details.CachedTokens = c.CacheReadInputTokens
 	s.usage.PromptTokensDetails = &s.details
 	return &s.usage
-}
-
-func finishReason(stop string) string {
-	switch stop {
-	case "max_tokens", "model_context_window_exceeded":
-		return "length"
-	case "tool_use":
-		return "tool_calls"
-	case "refusal":
-		return "content_filter"
-	}
-	return "stop" // end_turn, stop_sequence, pause_turn and anything new
 }
 
 func (s *stream) readError(err error) error {

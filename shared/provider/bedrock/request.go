@@ -44,7 +44,7 @@ func (p *Provider) buildInput(req *provider.Request) (*bedrockruntime.ConverseSt
 	for i := range c.Messages {
 		m := &c.Messages[i]
 		at := fmt.Sprintf("messages[%d]", i)
-		if err := tr.Extra(at+".", m.Extra, provider.IsCacheControl); err != nil {
+		if err := tr.Extra(at+".", m.Extra, func(k string) bool { return provider.MessageMember(m, k) }); err != nil {
 			return nil, nil, err
 		}
 		var role types.ConversationRole
@@ -338,10 +338,11 @@ func (p *Provider) toolResult(i int, m *chat.Message, drop bool) (types.ContentB
 			}
 		}
 	}
-	return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{
-		ToolUseId: aws.String(m.ToolCallID),
-		Content:   content,
-	}}, nil
+	res := types.ToolResultBlock{ToolUseId: aws.String(m.ToolCallID), Content: content}
+	if provider.ToolResultError(m) {
+		res.Status = types.ToolResultStatusError
+	}
+	return &types.ContentBlockMemberToolResult{Value: res}, nil
 }
 
 // toolConfig translates tools and tool_choice.

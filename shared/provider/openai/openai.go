@@ -27,6 +27,9 @@ type Options struct {
 	Query   map[string]string
 	Headers map[string]string
 	Client  *http.Client
+	// Responses says the upstream also serves OpenAI's Responses API at
+	// {BaseURL}/responses, for requests that need it (responses.go).
+	Responses bool
 }
 
 // Provider is an OpenAI-compatible upstream.
@@ -37,6 +40,7 @@ type Provider struct {
 	keyHdr  string
 	headers map[string]string
 	client  *http.Client
+	respURL string // "" unless the upstream serves the Responses API
 }
 
 // DefaultBaseURL is OpenAI's API root.
@@ -67,8 +71,14 @@ func New(o Options) (*Provider, error) {
 	if o.Client == nil {
 		o.Client = provider.HTTPClient()
 	}
-	return &Provider{name: o.Name, url: u.String(), key: o.APIKey, keyHdr: o.APIKeyHeader,
-		headers: o.Headers, client: o.Client}, nil
+	p := &Provider{name: o.Name, url: u.String(), key: o.APIKey, keyHdr: o.APIKeyHeader,
+		headers: o.Headers, client: o.Client}
+	if o.Responses {
+		ru := *u
+		ru.Path = strings.TrimSuffix(u.Path, "/chat/completions") + "/responses"
+		p.respURL = ru.String()
+	}
+	return p, nil
 }
 
 // Name implements provider.Provider.
@@ -77,6 +87,9 @@ func (p *Provider) Name() string { return p.name }
 // Stream implements provider.Provider. Requests are always streamed
 // upstream with usage included, so the gateway can meter every call.
 func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
+	if len(req.Chat.Responses) > 0 && p.respURL != "" {
+		return p.streamResponses(ctx, req)
+	}
 	body := *req.Chat // shallow copy: the client's request stays untouched
 	body.Model = req.Model
 	body.Stream = true
@@ -89,13 +102,7 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	if perr != nil {
 		return nil, perr
 	}
-	if p.key != "" {
-		if p.keyHdr == "Authorization" {
-			hr.Header.Set("Authorization", "Bearer "+p.key)
-		} else {
-			hr.Header.Set(p.keyHdr, p.key)
-		}
-	}
+	p.auth(hr)
 	rc, err := provider.SendStream(p.client, p.name, hr, p.headers)
 	if err != nil {
 		return nil, err
