@@ -6,8 +6,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"flag"
@@ -129,72 +127,22 @@ func serve(h http.Handler) string {
 
 var body = []byte(`{"model":"bench","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark."}]}`)
 
-// run sends n requests to each base URL with c workers, alternating, and
-// returns the TTFTs.
+// run sends n chat completions requests to each base URL with c workers,
+// alternating, and returns the TTFTs.
 func run(client *http.Client, direct, gateway string, c, n int) (d, g []time.Duration) {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for w := 0; w < c; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				first, second := direct, gateway
-				if i%2 == 1 {
-					first, second = gateway, direct
-				}
-				t1, t2 := ttft(client, first), ttft(client, second)
-				if i%2 == 1 {
-					t1, t2 = t2, t1
-				}
-				mu.Lock()
-				d, g = append(d, t1), append(g, t2)
-				mu.Unlock()
-			}
-		}()
+	chat := func(base string) apiPath {
+		return apiPath{url: base, path: "/v1/chat/completions", body: body, mark: contentMark}
 	}
-	for i := 0; i < n; i++ {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return d, g
+	return runEndpoints(client, chat(direct), chat(gateway), c, n)
 }
 
 var contentMark = []byte(`"content":"`)
 
 func ttft(client *http.Client, base string) time.Duration { return ttftOf(client, base, body) }
 
+// ttftOf is the time to the first content of a chat completion.
 func ttftOf(client *http.Client, base string, body []byte) time.Duration {
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/v1/chat/completions", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		log.Fatalf("%s: %d %s", base, resp.StatusCode, b)
-	}
-	br := bufio.NewReader(resp.Body)
-	var t time.Duration
-	for {
-		line, err := br.ReadSlice('\n')
-		if t == 0 && bytes.Contains(line, contentMark) {
-			t = time.Since(start)
-		}
-		if err != nil {
-			break
-		}
-	}
-	if t == 0 {
-		fmt.Fprintln(os.Stderr, "no content from", base)
-		os.Exit(1)
-	}
-	return t
+	return ttftAt(client, base+"/v1/chat/completions", body, contentMark)
 }
 
 // pct returns p50, p90 and p99 in milliseconds.

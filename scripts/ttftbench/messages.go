@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -131,32 +127,5 @@ func runEndpoints(client *http.Client, direct, through apiPath, c, n int) (d, g 
 
 // ttftPath is ttft for any endpoint: the time to the first line with its mark.
 func ttftPath(client *http.Client, e apiPath) time.Duration {
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", e.url+e.path, bytes.NewReader(e.body))
-	req.Header.Set("Content-Type", "application/json")
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		log.Fatalf("%s%s: %d %s", e.url, e.path, resp.StatusCode, b)
-	}
-	br := bufio.NewReader(resp.Body)
-	var t time.Duration
-	for {
-		line, err := br.ReadSlice('\n')
-		if t == 0 && bytes.Contains(line, e.mark) {
-			t = time.Since(start)
-		}
-		if err != nil {
-			break
-		}
-	}
-	if t == 0 {
-		fmt.Fprintln(os.Stderr, "no content from", e.url+e.path)
-		os.Exit(1)
-	}
-	return t
+	return ttftAt(client, e.url+e.path, e.body, e.mark)
 }

@@ -88,6 +88,14 @@ func (d *Dynamo) Create(ctx context.Context, t *Task) (*Task, bool, error) {
 	put := &types.Put{TableName: &d.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}
 	if t.IdempotencyKey == "" {
 		_, err := d.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression})
+		if ddb.IsConditionFailed(err) {
+			// The item exists: it may be this very put, applied by an
+			// attempt whose answer was lost and then retried by the SDK.
+			if old, gerr := d.Get(ctx, t.ID); gerr == nil && sameCreate(old, t) {
+				return old, true, nil
+			}
+			return nil, false, &StateError{Status: StatusQueued}
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("tasks: create %s: %w", t.ID, err)
 		}
@@ -191,6 +199,13 @@ func (d *Dynamo) Claim(ctx context.Context, id, owner string, until, now time.Ti
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var cf *types.ConditionalCheckFailedException
+	if errors.As(err, &cf) && cf.Item != nil && str(cf.Item[aStatus]) == string(StatusRunning) && str(cf.Item[aOwner]) == owner {
+		// Our own claim, applied by an attempt whose answer was lost: the
+		// SDK retried it and the retry found the task already ours. Every
+		// claim has its own owner id, so no other runner matches.
+		return d.decode(ctx, id, cf.Item)
+	}
 	if err != nil {
 		return nil, d.refused("claim", id, err)
 	}

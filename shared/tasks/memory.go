@@ -37,8 +37,11 @@ func (m *Memory) Create(_ context.Context, t *Task) (*Task, bool, error) {
 			return m.tasks[e.id].Clone(), false, nil
 		}
 	}
-	if _, ok := m.tasks[t.ID]; ok {
-		return nil, false, &StateError{Status: m.tasks[t.ID].Status}
+	if old, ok := m.tasks[t.ID]; ok {
+		if sameCreate(old, t) {
+			return old.Clone(), true, nil // a repeat of this create (see Store.Create)
+		}
+		return nil, false, &StateError{Status: old.Status}
 	}
 	m.tasks[t.ID] = t.Clone()
 	if key != "" {
@@ -65,6 +68,9 @@ func (m *Memory) Claim(_ context.Context, id, owner string, until, now time.Time
 	t, ok := m.tasks[id]
 	if !ok {
 		return nil, ErrNotFound
+	}
+	if t.Status == StatusRunning && t.LeaseOwner == owner {
+		return t.Clone(), nil // a repeat of this claim (see Store.Claim)
 	}
 	if !(t.Status == StatusQueued || (t.Status == StatusRunning && !t.LeaseUntil.After(now))) {
 		return nil, &StateError{Status: t.Status, LeaseUntil: t.LeaseUntil}

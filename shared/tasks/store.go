@@ -31,12 +31,17 @@ type Store interface {
 	// its tenant used before, nothing is written and the stored task is
 	// returned with created false; if that task's request differs, the
 	// error is ErrIdempotencyMismatch.
+	// A create repeated with the same id, tenant, creation time and request
+	// (a retried request whose first answer was lost) succeeds again; with
+	// other content it is refused.
 	Create(ctx context.Context, t *Task) (stored *Task, created bool, err error)
 	// Get returns the task or ErrNotFound.
 	Get(ctx context.Context, id string) (*Task, error)
 	// Claim takes the running lease for owner until the given time. It
 	// returns the task as claimed, ErrNotFound, or a *StateError saying why
-	// the task cannot be claimed now.
+	// the task cannot be claimed now. A claim repeated by the owner that
+	// holds the lease (a retried request whose first answer was lost) gets
+	// the task again: every claim has an owner of its own.
 	Claim(ctx context.Context, id, owner string, until, now time.Time) (*Task, error)
 	// Renew extends owner's lease, or returns ErrLeaseLost.
 	Renew(ctx context.Context, id, owner string, until time.Time) error
@@ -80,6 +85,13 @@ const DefaultRetention = 7 * 24 * time.Hour
 
 // requestHash identifies a request's content, to tell an idempotent retry
 // from a different request reusing the key.
+// sameCreate reports whether stored is what creating t would store: the
+// same tenant, creation time and request. A create repeated that way is a
+// retried request whose first answer was lost, not a second task.
+func sameCreate(stored, t *Task) bool {
+	return stored.Tenant == t.Tenant && stored.CreatedAt.Equal(t.CreatedAt) && requestHash(stored.Request) == requestHash(t.Request)
+}
+
 func requestHash(r *Request) string {
 	b, _ := json.Marshal(r)
 	h := sha256.Sum256(b)

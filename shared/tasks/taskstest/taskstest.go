@@ -101,8 +101,15 @@ var cases = []struct {
 			!got.Deadline.Equal(tk.Deadline) || !reflect.DeepEqual(got.Request, tk.Request) {
 			t.Fatalf("got %+v\nwant %+v", got, tk)
 		}
-		if _, _, err := s.Create(ctx, tk); err == nil {
-			t.Fatal("a second Create with the same id succeeded")
+		// The same create again is a retry whose answer was lost: it
+		// succeeds. Another task under the same id is refused.
+		if again, _, err := s.Create(ctx, tk); err != nil || again.ID != tk.ID {
+			t.Fatalf("repeated Create: %+v %v", again, err)
+		}
+		other := newTask("globex", "")
+		other.ID = tk.ID
+		if _, _, err := s.Create(ctx, other); err == nil {
+			t.Fatal("a second task under the same id was created")
 		}
 	}},
 	{"NotFound", func(t *testing.T, s tasks.Store) {
@@ -178,6 +185,21 @@ var cases = []struct {
 			if id != ids[0] {
 				t.Fatalf("submissions got different tasks: %v", ids)
 			}
+		}
+	}},
+	// A claim whose answer was lost is retried (the AWS SDK does): the
+	// repeat finds the task already held by the same owner and gets it,
+	// without counting another run; any other owner is refused.
+	{"RepeatedClaimByItsOwner", func(t *testing.T, s tasks.Store) {
+		tk := create(t, s, newTask("acme", ""))
+		first := claim(t, s, tk.ID, "runner-1", base.Add(time.Minute), base)
+		again, err := s.Claim(ctx, tk.ID, "runner-1", base.Add(time.Minute), base)
+		if err != nil || again.Runs != first.Runs || again.LeaseOwner != "runner-1" {
+			t.Fatalf("repeat: %+v %v", again, err)
+		}
+		var se *tasks.StateError
+		if _, err := s.Claim(ctx, tk.ID, "runner-2", base.Add(time.Minute), base); !errors.As(err, &se) {
+			t.Fatalf("another owner: %v", err)
 		}
 	}},
 	{"OneClaimWins", func(t *testing.T, s tasks.Store) {
