@@ -8,11 +8,11 @@ MAX_ZIP     := 8388608
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration run-embed enqueue
+.PHONY: run run-orchestrate test build bench lint fmt clean emulator test-atomicity invoke local-up local-down local-deploy test-integration run-embed enqueue fuzz
 
 ## run: serve the streaming API on 127.0.0.1:8080 with the built-in config (no keys needed)
 run:
-	$(GO) run ./functions/stream $(ARGS)
+	@bash scripts/run.sh $(ARGS)
 
 ## run-orchestrate: serve the task API (and the buffered chat API) on 127.0.0.1:8081 with the built-in config and memory stores (no keys, no AWS)
 run-orchestrate:
@@ -65,6 +65,10 @@ emulator:
 ## test-atomicity: check the emulator applies conditional writes atomically (MOTO_UNSAFE=1 shows plain moto failing)
 test-atomicity:
 	bash -c 'source scripts/emulator.sh && go test -count=1 -run TestEmulatorIsAtomic -v ./shared/ddb/'
+
+## fuzz: every Fuzz target in turn; FUZZTIME=5m per target for a longer run (default: a 24s budget shared)
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 ## local-up / local-deploy / test-integration / local-down: the LocalStack path (needs Docker; see README)
 local-up:

@@ -12,6 +12,9 @@ source scripts/emulator.sh
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 5m ./...
 
+echo "== fuzz: every Fuzz target briefly (make fuzz FUZZTIME=5m runs longer)"
+bash scripts/fuzz.sh
+
 echo "== SDK compatibility (npm and pip openai, against simulated, OpenAI-wire and Anthropic-wire upstreams)"
 bash scripts/compat.sh
 

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+
+	"github.com/sluice-llm/sluice/shared/sat"
 )
 
 // Request is the body of POST /v1/chat/completions.
@@ -406,9 +408,11 @@ type CompletionTokensDetails struct {
 
 // Add adds v's counts to u, details included.
 func (u *Usage) Add(v *Usage) {
-	u.PromptTokens += v.PromptTokens
-	u.CompletionTokens += v.CompletionTokens
-	u.TotalTokens += v.TotalTokens
+	// Saturating: the counts are an upstream's word, and quotas are
+	// settled from them.
+	u.PromptTokens = sat.AddInt(u.PromptTokens, v.PromptTokens)
+	u.CompletionTokens = sat.AddInt(u.CompletionTokens, v.CompletionTokens)
+	u.TotalTokens = sat.AddInt(u.TotalTokens, v.TotalTokens)
 	u.CacheReadInputTokens += v.CacheReadInputTokens
 	u.CacheCreationInputTokens += v.CacheCreationInputTokens
 	if d := v.PromptTokensDetails; d != nil {

@@ -4,10 +4,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -147,6 +145,12 @@ type Server struct {
 	DirectRoutes *bool `yaml:"direct_routes"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// BodyTimeout bounds the time a client takes to send its request body
+	// when served locally; 0 means 30s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// UpstreamBufferBytes bounds what all upstream streams together may
+	// buffer beyond a small allowance each; 0 means 64 MiB.
+	UpstreamBufferBytes int64 `yaml:"upstream_buffer_bytes"`
 	// CORS lets browsers call the gateway from other origins.
 	CORS CORS `yaml:"cors"`
 }
@@ -238,6 +242,10 @@ type Target struct {
 	// ContextWindow lets a context-too-long failure move on to a target
 	// with a larger window.
 	ContextWindow int `yaml:"context_window"`
+	// MaxOutputTokens is the most the model writes in one answer: a larger
+	// max_tokens is lowered to it for this target, and quota reservations
+	// never count more than the route's largest.
+	MaxOutputTokens int `yaml:"max_output_tokens"`
 }
 
 // UnmarshalYAML accepts "provider/model" as well as the mapping form.
@@ -255,13 +263,21 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // Parse decodes a YAML or JSON document (JSON is valid YAML), rejecting
-// unknown fields, and validates it.
+// unknown fields and values of the wrong type by their dotted path (see
+// check), and validates it.
 func Parse(data []byte) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if errs := check(&doc); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var c Config
+	if doc.Kind != 0 {
+		if err := doc.Decode(&c); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
 	}
 	if err := c.resolvePolicies(); err != nil {
 		return nil, err
@@ -313,13 +329,8 @@ func (c *Config) resolvePolicies() error {
 	for name, m := range c.Models {
 		m.Resolved = c.Defaults
 		if m.Policy.Kind != 0 {
-			raw, err := yaml.Marshal(&m.Policy)
-			if err != nil {
-				return &FieldError{Field: "models." + name + ".policy", Msg: err.Error()}
-			}
-			dec := yaml.NewDecoder(bytes.NewReader(raw))
-			dec.KnownFields(true)
-			if err := dec.Decode(&m.Resolved); err != nil {
+			// Parse has checked the policy's fields and types.
+			if err := m.Policy.Decode(&m.Resolved); err != nil {
 				return &FieldError{Field: "models." + name + ".policy", Msg: err.Error()}
 			}
 		}
@@ -344,6 +355,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes < 0 {
 		bad("server.max_body_bytes", "must not be negative")
+	}
+	if c.Server.BodyTimeout < 0 {
+		bad("server.body_timeout", "must not be negative")
+	}
+	if b := c.Server.UpstreamBufferBytes; b != 0 && b < 1<<20 {
+		bad("server.upstream_buffer_bytes", "must be at least 1048576 (1 MiB), or 0 for the default")
 	}
 	switch c.Server.LogLevel {
 	case "", "debug", "info", "warn", "error":
@@ -396,8 +413,9 @@ func (c *Config) Validate() error {
 		if !strings.Contains(key, "/") {
 			bad("prices."+key, "keys are provider/model")
 		}
-		if p.Input < 0 || p.Output < 0 || p.CacheRead < 0 || p.CacheWrite < 0 {
-			bad("prices."+key, "prices must not be negative")
+		if !(p.Input >= 0 && p.Output >= 0 && p.CacheRead >= 0 && p.CacheWrite >= 0 &&
+			max(p.Input, p.Output, p.CacheRead, p.CacheWrite) < maxPrice) {
+			bad("prices."+key, "prices are USD per million tokens, from 0 to %g", float64(maxPrice))
 		}
 	}
 	for _, name := range sortedKeys(c.Models) {
@@ -418,6 +436,9 @@ func (c *Config) Validate() error {
 			}
 			if t.ContextWindow < 0 {
 				bad(tf+".context_window", "must not be negative")
+			}
+			if t.MaxOutputTokens < 0 {
+				bad(tf+".max_output_tokens", "must not be negative")
 			}
 		}
 	}
@@ -440,6 +461,9 @@ func (c *Config) validateProvider(f, name string, p Provider, bad func(string, s
 	}
 	if p.APIKey != nil && p.APIKey.Env == "" {
 		bad(f+".api_key.env", "must name the environment variable holding the key")
+	} else if p.APIKey != nil && !envName(p.APIKey.Env) {
+		// Not repeated: it may be the key itself, put in the wrong place.
+		bad(f+".api_key.env", "must be the name of an environment variable (letters, digits and _), such as OPENAI_API_KEY; the key goes in that variable, not in the file")
 	}
 	if p.DefaultMaxTokens < 0 {
 		bad(f+".default_max_tokens", "must not be negative")
@@ -514,6 +538,20 @@ func validatePolicy(f string, p Policy, bad func(string, string, ...any)) {
 		bad(f+".retry_after_max", "must not be negative")
 	}
 }
+
+// envName reports whether s can name an environment variable.
+func envName(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// maxPrice bounds a price (USD per million tokens) far above any real one;
+// it keeps cost arithmetic finite (YAML would accept .inf).
+const maxPrice = 1e6
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -62,7 +62,7 @@ func TestParseJSON(t *testing.T) {
 
 func TestErrorsNameTheField(t *testing.T) {
 	cases := []struct{ name, doc, field string }{
-		{"unknown field", "providers:\n  sim:\n    type: simulated\n    tipe: x\nmodels: {m: {targets: [sim/x]}}", "tipe"},
+		{"unknown field", "providers:\n  sim:\n    type: simulated\n    tipe: x\nmodels: {m: {targets: [sim/x]}}", "providers.sim.tipe: unknown field (did you mean type?)"},
 		{"bad type", "providers: {p: {type: gpt}}\nmodels: {m: {targets: [p/x]}}", "providers.p.type"},
 		{"bad url", "providers: {p: {type: openai, base_url: 'localhost:1234'}}\nmodels: {m: {targets: [p/x]}}", "providers.p.base_url"},
 		{"unknown provider", "providers: {p: {type: simulated}}\nmodels: {m: {targets: [q/x]}}", "models.m.targets[0].provider"},
@@ -75,10 +75,13 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"empty env name", "providers: {a: {type: openai, api_key: {}}}\nmodels: {m: {targets: [a/x]}}", "providers.a.api_key.env"},
 		{"fault mode", "providers: {s: {type: simulated, simulated: {fault: {mode: explode}}}}\nmodels: {m: {targets: [s/x]}}", "providers.s.simulated.fault.mode"},
 		{"fault rate", "providers: {s: {type: simulated, simulated: {fault: {mode: cut, rate: 2}}}}\nmodels: {m: {targets: [s/x]}}", "providers.s.simulated.fault.rate"},
-		{"bad duration", "providers: {s: {type: simulated, simulated: {ttft: soon}}}\nmodels: {m: {targets: [s/x]}}", "line 1: cannot unmarshal !!str `soon` into time.Duration"},
+		{"bad duration", "providers: {s: {type: simulated, simulated: {ttft: soon}}}\nmodels: {m: {targets: [s/x]}}", "providers.s.simulated.ttft: want a duration"},
 		{"log level", "server: {log_level: loud}\nproviders: {s: {type: simulated}}\nmodels: {m: {targets: [s/x]}}", "server.log_level"},
 		{"simulated on openai", "providers: {s: {type: openai, simulated: {}}}\nmodels: {m: {targets: [s/x]}}", "providers.s.simulated"},
 		{"not yaml", "{{{", "config"},
+		{"negative output limit", "providers: {s: {type: simulated}}\nmodels: {m: {targets: [{provider: s, model: x, max_output_tokens: -1}]}}", "models.m.targets[0].max_output_tokens"},
+		{"infinite price", "providers: {s: {type: simulated}}\nmodels: {m: {targets: [s/x]}}\nprices: {s/x: {input: .inf, output: 1}}", "prices.s/x"},
+		{"NaN price", "providers: {s: {type: simulated}}\nmodels: {m: {targets: [s/x]}}\nprices: {s/x: {input: 1, output: .nan}}", "prices.s/x"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,13 +30,15 @@ func Default(getenv func(string) string) *Config {
 	var chatTargets []Target
 	if getenv("OPENAI_API_KEY") != "" {
 		c.Providers["openai"] = Provider{Type: TypeOpenAI, APIKey: &Secret{Env: "OPENAI_API_KEY"}}
-		c.Models["gpt-4o-mini"] = Model{Targets: []Target{{Provider: "openai", Model: "gpt-4o-mini"}}}
-		chatTargets = append(chatTargets, Target{Provider: "openai", Model: "gpt-4o-mini"})
+		gpt := Target{Provider: "openai", Model: "gpt-4o-mini", MaxOutputTokens: 16384}
+		c.Models["gpt-4o-mini"] = Model{Targets: []Target{gpt}}
+		chatTargets = append(chatTargets, gpt)
 	}
 	if getenv("ANTHROPIC_API_KEY") != "" {
 		c.Providers["anthropic"] = Provider{Type: TypeAnthropic, APIKey: &Secret{Env: "ANTHROPIC_API_KEY"}}
-		c.Models["claude-haiku"] = Model{Targets: []Target{{Provider: "anthropic", Model: "claude-3-5-haiku-latest"}}}
-		chatTargets = append(chatTargets, Target{Provider: "anthropic", Model: "claude-3-5-haiku-latest"})
+		haiku := Target{Provider: "anthropic", Model: "claude-3-5-haiku-latest", MaxOutputTokens: 8192}
+		c.Models["claude-haiku"] = Model{Targets: []Target{haiku}}
+		chatTargets = append(chatTargets, haiku)
 	}
 	if len(chatTargets) == 0 {
 		chatTargets = []Target{{Provider: "simulated", Model: "sim-1"}}

@@ -58,17 +58,7 @@ func CreateTable(ctx context.Context, c *dynamodb.Client, name string) error {
 	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 2*time.Minute); err != nil {
 		return fmt.Errorf("wait for table %s: %w", name, err)
 	}
-	_, err = c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(name),
-		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(TTL), Enabled: aws.Bool(true)}})
-	if err != nil {
-		var ve interface{ ErrorMessage() string }
-		// Enabling TTL twice is an error; the table is usable either way.
-		if errors.As(err, &ve) {
-			return nil
-		}
-		return fmt.Errorf("enable TTL on %s: %w", name, err)
-	}
-	return nil
+	return enableTTL(ctx, c, name)
 }
 
 // S and N build attribute values.

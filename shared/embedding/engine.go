@@ -305,11 +305,16 @@ func (e *Engine) reserve(ctx context.Context, t Target, est int) (*quota.Lease, 
 	lease, err := e.budget.Reserve(ctx, "provider:"+t.String(), quota.Limits{TokensPerMinute: t.TokensPerMinute}, time.UTC,
 		quota.Amounts{Tokens: int64(est)}, e.now())
 	var ex *quota.ExceededError
+	var tl *quota.TooLargeError
 	switch {
 	case err == nil:
 		return lease, nil
 	case errors.As(err, &ex):
 		return nil, &engine.Skip{Reason: "tokens_per_minute", RetryAfter: ex.RetryAfter(e.now())}
+	case errors.As(err, &tl):
+		// A call larger than the whole minute's budget: skipped like a
+		// spent budget, so another target may take it.
+		return nil, &engine.Skip{Reason: "tokens_per_minute", RetryAfter: max(tl.Window.End.Sub(e.now()), time.Second)}
 	}
 	// A budget store that cannot answer must not stop embedding.
 	return nil, nil

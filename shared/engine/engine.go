@@ -27,6 +27,9 @@ type Target struct {
 	// ContextWindow, when declared, lets a context-too-long failure move to
 	// a target with a larger window instead of failing.
 	ContextWindow int
+	// MaxOutput, when declared, is the most tokens the model writes in one
+	// answer; a request asking for more is sent with its limit lowered to it.
+	MaxOutput int
 }
 
 func (t Target) String() string { return t.Provider.Name() + "/" + t.Model }
@@ -41,6 +44,19 @@ type Route struct {
 	Guard  *guard.Policy
 	Canary *Canary
 	Shadow *ShadowPolicy
+}
+
+// OutputCap is the most output tokens any of the route's targets can write,
+// or 0 when a target declares no limit.
+func (r *Route) OutputCap() int {
+	most := 0
+	for _, t := range r.Targets {
+		if t.MaxOutput <= 0 {
+			return 0
+		}
+		most = max(most, t.MaxOutput)
+	}
+	return most
 }
 
 // Engine holds the routes and the shared resilience state. It is safe for

@@ -58,7 +58,7 @@ func (r *run) hedged(ctx context.Context, i int, permit breaker.Permit) (*opened
 					other := <-results
 					if other.o != nil {
 						other.o.close()
-						other.a.Err = &provider.Error{Kind: provider.KindCanceled, Provider: other.a.Target, Message: "lost the hedge"}
+						other.a.Err = own(provider.KindCanceled, other.a.Target, "lost the hedge", nil)
 					}
 					r.res.Attempts = append(r.res.Attempts, other.a)
 				}

@@ -86,11 +86,7 @@ func (r *run) serve(ctx context.Context) {
 			if r.remaining() < r.p.MinAttempt {
 				r.skip(t, "deadline")
 				if r.res.Err == nil || !r.res.Committed {
-					e := &provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "not enough time left for another attempt"}
-					if r.res.Err != nil {
-						e.Err = r.res.Err // a nil *Error in the interface would make e.Error() panic
-					}
-					r.fail(e)
+					r.fail(own(provider.KindTimeout, "sluice", "not enough time left for another attempt", asCause(r.res.Err)))
 				}
 				return
 			}
@@ -143,7 +139,7 @@ func (r *run) serve(ctx context.Context) {
 			switch {
 			case err.Kind == provider.KindCanceled || ctx.Err() != nil:
 				if ctx.Err() != nil && err.Kind != provider.KindCanceled && r.remaining() <= 0 {
-					r.fail(&provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "request deadline reached", Err: err})
+					r.fail(own(provider.KindTimeout, "sluice", "request deadline reached", err))
 				}
 				return
 			case err.Kind == provider.KindContextTooLong:
@@ -268,7 +264,7 @@ func (r *run) open(ctx context.Context, t Target, permit breaker.Permit, isRetry
 	a := Attempt{Target: t.String(), Retry: isRetry, Hedge: isHedge}
 	actx, cancel := context.WithCancel(ctx)
 	dog := newWatchdog(cancel, r.p.FirstToken, "no user-visible token within the first-token timeout")
-	req := r.req
+	req := r.req.CapOutput(t.MaxOutput)
 	if r.continued && !continuesAssistant(t.Provider) {
 		req = askToContinue(req)
 	}
@@ -411,11 +407,11 @@ func (r *run) emit(ev *provider.Event) *provider.Error {
 func (r *run) classify(ctx context.Context, t Target, err error, dog *watchdog) *provider.Error {
 	switch {
 	case dog.fired.Load():
-		return &provider.Error{Kind: provider.KindTimeout, Provider: t.Provider.Name(), Message: dog.what, Err: err}
+		return own(provider.KindTimeout, t.Provider.Name(), dog.what, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &provider.Error{Kind: provider.KindTimeout, Provider: t.Provider.Name(), Message: "request deadline reached", Err: err}
+		return own(provider.KindTimeout, t.Provider.Name(), "request deadline reached", err)
 	case ctx.Err() != nil:
-		return &provider.Error{Kind: provider.KindCanceled, Provider: "client", Message: "client went away", Err: err}
+		return own(provider.KindCanceled, "client", "client went away", err)
 	}
 	return provider.AsError(t.Provider.Name(), err)
 }
@@ -426,12 +422,12 @@ func (r *run) exhausted(retryAt time.Time) {
 		return
 	}
 	if r.res.Err == nil {
-		r.fail(&provider.Error{Kind: provider.KindUnavailable, Provider: "sluice", Message: "every target's circuit breaker is open"})
+		r.fail(own(provider.KindUnavailable, "sluice", "every target's circuit breaker is open", nil))
 	}
 	if r.rateLimited() {
 		// Every target asked to wait, whatever else was skipped: tell the
 		// client to back off (429), not that the service is down.
-		r.fail(&provider.Error{Kind: provider.KindRateLimited, Provider: "sluice", Message: "every target is rate limited", Err: r.res.Err})
+		r.fail(own(provider.KindRateLimited, "sluice", "every target is rate limited", asCause(r.res.Err)))
 	}
 	r.adviseClient(retryAt)
 	if k := r.res.Err.Kind; r.p.LastResortMessage != "" && (k.Transient() || k == provider.KindAuth) {
@@ -534,6 +530,21 @@ func hold(ev *provider.Event) provider.Event {
 	return c
 }
 
+// own builds an error the gateway detected itself. Its words go to the
+// client (Message) and, being the gateway's, may go to logs too (Reason).
+func own(kind provider.Kind, who, why string, err error) *provider.Error {
+	return &provider.Error{Kind: kind, Provider: who, Message: why, Reason: why, Err: err}
+}
+
+// asCause returns e as an error, nil when e is: a nil *Error inside an
+// error interface is not nil, and its Error would panic.
+func asCause(e *provider.Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
 // copyUsage copies usage and its details, which the provider may reuse.
 func copyUsage(u *chat.Usage) *chat.Usage {
 	c := *u
@@ -549,7 +560,7 @@ func copyUsage(u *chat.Usage) *chat.Usage {
 }
 
 func clientGone(err error) *provider.Error {
-	return &provider.Error{Kind: provider.KindCanceled, Provider: "client", Message: "client write failed", Err: err}
+	return own(provider.KindCanceled, "client", "client write failed", err)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

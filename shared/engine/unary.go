@@ -51,7 +51,7 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 		for attempt := 0; attempt < p.MaxAttempts; attempt++ {
 			if deadline.Sub(e.now()) < p.MinAttempt {
 				res.Attempts = append(res.Attempts, Attempt{Target: key, Skipped: "deadline", Took: e.now().Sub(start)})
-				fail(&provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "not enough time left for another attempt", Err: res.Err})
+				fail(own(provider.KindTimeout, "sluice", "not enough time left for another attempt", asCause(res.Err)))
 				return res
 			}
 			if until := e.throttledUntil(key); !until.IsZero() {
@@ -60,7 +60,7 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 					retryAt = until
 				}
 				if res.Err == nil {
-					res.Err = &provider.Error{Kind: provider.KindRateLimited, Provider: "sluice", Message: "the target is rate limited; waiting out its Retry-After"}
+					res.Err = own(provider.KindRateLimited, "sluice", "the target is rate limited; waiting out its Retry-After", nil)
 				}
 				break
 			}
@@ -100,11 +100,11 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 			var pe *provider.Error
 			switch {
 			case timedOut:
-				pe = &provider.Error{Kind: provider.KindTimeout, Provider: key, Message: "no answer within the first-token timeout", Err: err}
+				pe = own(provider.KindTimeout, key, "no answer within the first-token timeout", err)
 			case errors.Is(ctx.Err(), context.DeadlineExceeded):
-				pe = &provider.Error{Kind: provider.KindTimeout, Provider: "sluice", Message: "request deadline reached", Err: err}
+				pe = own(provider.KindTimeout, "sluice", "request deadline reached", err)
 			case ctx.Err() != nil:
-				pe = &provider.Error{Kind: provider.KindCanceled, Provider: "client", Message: "caller went away", Err: err}
+				pe = own(provider.KindCanceled, "client", "caller went away", err)
 			default:
 				pe = provider.AsError(key, err)
 			}
@@ -134,7 +134,7 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 	}
 	if res.Err == nil {
 		res.BreakersOpen = true
-		res.Err = &provider.Error{Kind: provider.KindUnavailable, Provider: "sluice", Message: "every target's circuit breaker is open"}
+		res.Err = own(provider.KindUnavailable, "sluice", "every target's circuit breaker is open", nil)
 	}
 	if !retryAt.IsZero() {
 		if d := retryAt.Sub(e.now()); d > 0 && (res.RetryAfter == 0 || d < res.RetryAfter) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/responses"
 	"github.com/sluice-llm/sluice/shared/retry"
+	"github.com/sluice-llm/sluice/shared/sse"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
@@ -40,9 +42,24 @@ func Build(ctx context.Context, c *config.Config, getenv func(string) string) (*
 }
 
 func build(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker, fd featureDeps) (*engine.Engine, error) {
+	eng, _, err := buildWithBudget(ctx, c, getenv, br, fd)
+	return eng, err
+}
+
+// DefaultUpstreamBufferBytes is the process-wide budget for bytes buffered
+// from upstream streams when server.upstream_buffer_bytes is not set.
+const DefaultUpstreamBufferBytes = 64 << 20
+
+func buildWithBudget(ctx context.Context, c *config.Config, getenv func(string) string, br breaker.Breaker, fd featureDeps) (*engine.Engine, *sse.Budget, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	limit := c.Server.UpstreamBufferBytes
+	if limit == 0 {
+		limit = DefaultUpstreamBufferBytes
+	}
+	budget := sse.NewBudget(limit)
+	client := provider.WithBufferBudget(provider.HTTPClient(), budget)
 	providers := map[string]provider.Provider{}
 	names := make([]string, 0, len(c.Providers))
 	for n := range c.Providers {
@@ -51,9 +68,9 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 	sort.Strings(names)
 	list := make([]provider.Provider, 0, len(names))
 	for _, name := range names {
-		p, err := newProvider(ctx, name, c.Providers[name], getenv)
+		p, err := newProvider(ctx, name, c.Providers[name], getenv, client)
 		if err != nil {
-			return nil, &config.FieldError{Field: "providers." + name, Msg: err.Error()}
+			return nil, nil, &config.FieldError{Field: "providers." + name, Msg: err.Error()}
 		}
 		providers[name] = p
 		list = append(list, p)
@@ -62,10 +79,11 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 	for alias, m := range c.Models {
 		rt := &engine.Route{Name: alias, Policy: Policy(m.Resolved)}
 		for _, t := range m.Targets {
-			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model, ContextWindow: t.ContextWindow})
+			rt.Targets = append(rt.Targets, engine.Target{Provider: providers[t.Provider], Model: t.Model,
+				ContextWindow: t.ContextWindow, MaxOutput: t.MaxOutputTokens})
 		}
 		if err := applyFeatures(rt, alias, m, providers); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		routes = append(routes, rt)
 	}
@@ -81,7 +99,7 @@ func build(ctx context.Context, c *config.Config, getenv func(string) string, br
 		}
 		o.Breaker = br
 	}
-	return engine.New(routes, list, o), nil
+	return engine.New(routes, list, o), budget, nil
 }
 
 // BreakerPolicy translates the configured breaker policy.
@@ -112,7 +130,8 @@ func Policy(p config.Policy) engine.Policy {
 	}
 }
 
-func newProvider(ctx context.Context, name string, p config.Provider, getenv func(string) string) (provider.Provider, error) {
+// newProvider makes one provider; HTTP providers send through client.
+func newProvider(ctx context.Context, name string, p config.Provider, getenv func(string) string, client *http.Client) (provider.Provider, error) {
 	key := ""
 	if p.APIKey != nil {
 		key = getenv(p.APIKey.Env)
@@ -126,17 +145,17 @@ func newProvider(ctx context.Context, name string, p config.Provider, getenv fun
 		if p.ResponsesAPI != nil {
 			native = *p.ResponsesAPI
 		}
-		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, Responses: native})
+		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, Responses: native, Client: client})
 	case config.TypeAzure:
 		version := p.APIVersion
 		if version == "" {
 			version = "2024-10-21"
 		}
 		return openai.New(openai.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, APIKeyHeader: "api-key",
-			Query: map[string]string{"api-version": version}, Headers: p.Headers})
+			Query: map[string]string{"api-version": version}, Headers: p.Headers, Client: client})
 	case config.TypeAnthropic:
 		return anthropic.New(anthropic.Options{Name: name, BaseURL: p.BaseURL, APIKey: key, Version: p.APIVersion,
-			Headers: p.Headers, DefaultMaxTokens: p.DefaultMaxTokens})
+			Headers: p.Headers, DefaultMaxTokens: p.DefaultMaxTokens, Client: client})
 	case config.TypeBedrock:
 		return bedrock.New(ctx, bedrock.Options{Name: name, Region: p.Region, Endpoint: p.BaseURL, DefaultMaxTokens: p.DefaultMaxTokens})
 	case config.TypeSimulated:
@@ -174,6 +193,9 @@ type Gateway struct {
 	Table    string
 
 	close []func()
+
+	// Budget bounds what upstream streams buffer, together.
+	Budget *sse.Budget
 }
 
 // Close flushes background state writes.
@@ -258,10 +280,11 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		rec = metrics.NewEMF(os.Stdout, metrics.DefaultNamespace)
 	}
 	fd.onShadow = shadowReporter(log, rec)
-	eng, err := build(ctx, c, getenv, br, fd)
+	eng, budget, err := buildWithBudget(ctx, c, getenv, br, fd)
 	if err != nil {
 		return nil, err
 	}
+	g.Budget = budget
 	if g.Embeddings, err = buildEmbeddings(c, eng, tenancy); err != nil {
 		return nil, err
 	}
@@ -277,7 +300,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		cors = &httpapi.CORS{AllowOrigins: cc.AllowOrigins, AllowHeaders: cc.AllowHeaders, MaxAge: cc.MaxAge}
 	}
 	g.Handler = httpapi.New(eng, httpapi.Options{MaxBodyBytes: c.Server.MaxBodyBytes, Logger: log, Metrics: rec,
-		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Embeddings: g.Embeddings, Responses: stored})
+		Cost: Cost(c.Prices), Tenancy: tenancy, CORS: cors, Embeddings: g.Embeddings, Responses: stored, BodyTimeout: c.Server.BodyTimeout})
 	return g, nil
 }
 

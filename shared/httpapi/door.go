@@ -3,12 +3,12 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/http"
 	"runtime/debug"
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
@@ -66,7 +66,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d door) {
 		// lambdaurl does not recover panics, and one would kill the instance
 		// with every stream on it; end this request cleanly instead.
 		if v := recover(); v != nil {
-			h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			h.log.Error("panic serving request", "request_id", id, "panic", logsafe.Panic(v), "stack", string(debug.Stack()))
 			if sink != nil && sink.committed() {
 				sink.fail(&apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
 					message: "internal error while streaming; the response is incomplete"})
@@ -101,7 +101,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d door) {
 		refuse(aerr)
 		return
 	}
-	rl.model, rl.stream = req.Model, req.Stream
+	rl.model, rl.stream, rl.req = req.Model, req.Stream, req
 	rt, ok := h.engine.Route(req.Model)
 	if !ok {
 		refuse(modelNotFound(req.Model))

@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/embedding"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/tenant"
@@ -63,7 +64,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 	rl := requestLog{id: id}
 	defer func() {
 		if v := recover(); v != nil {
-			h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			h.log.Error("panic serving request", "request_id", id, "panic", logsafe.Panic(v), "stack", string(debug.Stack()))
 			writeError(w, &apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error", message: "internal error"})
 		}
 	}()
@@ -297,6 +298,6 @@ func (h *Handler) settleEmbeddings(lease *quota.Lease, res *embedding.Result) {
 		err = h.tenancy.Quota.Settle(ctx, lease, quota.Amounts{Requests: 1, Tokens: int64(res.Tokens)})
 	}
 	if err != nil {
-		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", err.Error())
+		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", logsafe.Error(err))
 	}
 }

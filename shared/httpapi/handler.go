@@ -41,12 +41,16 @@ type Options struct {
 	Embeddings *embedding.Engine
 	// Responses configures stored responses of the Responses API.
 	Responses *Responses
+	// BodyTimeout bounds the time a client takes to send its body (local
+	// serving; on Lambda the body comes whole). 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // Handler is the HTTP API.
 type Handler struct {
 	engine  *engine.Engine
 	maxBody int64
+	reading time.Duration // the most a client may take to send its body
 	log     *slog.Logger
 	metrics metrics.Recorder
 	cost    func(string, chat.Usage) float64
@@ -63,6 +67,9 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -75,7 +82,7 @@ func New(e *engine.Engine, o Options) *Handler {
 	if o.Embeddings == nil {
 		o.Embeddings = embedding.New(nil, embedding.Options{Core: e})
 	}
-	return &Handler{engine: e, maxBody: o.MaxBodyBytes, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
+	return &Handler{engine: e, maxBody: o.MaxBodyBytes, reading: o.BodyTimeout, log: o.Logger, metrics: o.Metrics, cost: o.Cost, tenancy: o.Tenancy,
 		corsCfg: o.CORS, embed: o.Embeddings, now: time.Now, responses: o.Responses.withDefaults()}
 }
 
@@ -185,18 +192,14 @@ type requestLog struct {
 	quota  bool // refused by the tenant's quota
 	// features: the route uses optional features (policies.go).
 	features bool
+	req      *chat.Request // for scrubbing error details, never logged itself
 }
 
-// readBody reads and bounds the request body.
+// readBody reads and bounds the request body, in size and in time (body.go).
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
-				message: fmt.Sprintf("Request body exceeds the limit of %d bytes.", h.maxBody)}
-		}
-		return nil, badRequest("", "Could not read the request body: "+err.Error())
+	body, aerr := readBounded(w, r, h.maxBody, h.reading)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if len(body) == 0 {
 		return nil, badRequest("", "The request body is empty; send a JSON object with model and messages.")
@@ -353,7 +356,7 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 	attrs := []slog.Attr{
 		slog.String("request_id", rl.id),
 		slog.String("tenant", rl.tenant),
-		slog.String("model", rl.model),
+		slog.String("model", logField(rl.model)),
 		slog.String("route", rl.route),
 		slog.Bool("stream", rl.stream),
 		slog.Int("status", rl.status),
@@ -370,8 +373,14 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 			slog.Float64("cost_usd", m.CostUSD), slog.String("finish_reason", res.FinishReason),
 		)
 		if res.Err != nil {
+			// Error() is the log-safe form (provider.Error.LogString).
 			attrs = append(attrs, slog.String("error_kind", m.ErrorKind), slog.String("error", res.Err.Error()),
 				slog.Bool("mid_stream", res.Committed))
+			if h.log.Enabled(context.Background(), slog.LevelDebug) {
+				if d := errorDetail(res.Err.Message, rl.req); d != "" {
+					attrs = append(attrs, slog.String("error_detail", d))
+				}
+			}
 		}
 		if res.Stitched {
 			attrs = append(attrs, slog.String("served_by", strings.Join(res.ServedBy, ",")))

@@ -9,7 +9,9 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/sat"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
@@ -47,7 +49,7 @@ func (h *Handler) authenticate(ctx context.Context, authorization string) (*tena
 		return nil, &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "tenant_disabled",
 			message: "This API key's tenant is disabled."}
 	}
-	h.log.Error("authentication failed", "error", err.Error())
+	h.log.Error("authentication failed", "error", logsafe.Error(err))
 	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "auth_unavailable",
 		message: "The gateway could not check the API key right now; retry shortly.", retryAfter: time.Second}
 }
@@ -65,12 +67,22 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 			out = defaultOutputReservation
 		}
 	}
-	u := chat.Usage{PromptTokens: req.EstimateTokens(), CompletionTokens: out}
-	amt := quota.Amounts{Requests: 1, Tokens: int64(u.PromptTokens + u.CompletionTokens)}
-	if h.cost != nil && len(rt.Targets) > 0 {
-		amt.CostMicros = int64(h.cost(rt.Targets[0].String(), u) * 1e6)
+	if most := rt.OutputCap(); most > 0 {
+		out = min(out, most) // no target writes more, whatever max_tokens says
 	}
-	return h.reserveAmounts(ctx, t, amt)
+	prompt := req.EstimateTokens()
+	u := chat.Usage{PromptTokens: prompt, CompletionTokens: out}
+	// Saturating: max_tokens is the client's number, up to 2^63-1.
+	amt := quota.Amounts{Requests: 1, Tokens: sat.Add(int64(prompt), int64(out))}
+	if h.cost != nil && len(rt.Targets) > 0 {
+		amt.CostMicros = sat.Int64(h.cost(rt.Targets[0].String(), u) * 1e6)
+	}
+	lease, aerr := h.reserveAmounts(ctx, t, amt)
+	if aerr != nil && aerr.code == "exceeds_tenant_limit" {
+		aerr.param = "max_tokens"
+		aerr.message += fmt.Sprintf(" A request reserves its estimated prompt (%d tokens) plus its output limit (%d tokens); lower max_tokens.", prompt, out)
+	}
+	return lease, aerr
 }
 
 // reserveAmounts books amt against every quota window of the tenant.
@@ -80,9 +92,14 @@ func (h *Handler) reserveAmounts(ctx context.Context, t *tenant.Tenant, amt quot
 	}
 	lease, err := h.tenancy.Quota.Reserve(ctx, t.ID, t.Limits, t.Location(), amt, h.now())
 	var ex *quota.ExceededError
+	var tl *quota.TooLargeError
 	switch {
 	case err == nil:
 		return lease, nil
+	case errors.As(err, &tl):
+		// Waiting would not help, so not a 429: the request must change.
+		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "exceeds_tenant_limit",
+			message: "This request can never fit the tenant's quota: " + tl.Error() + "."}
 	case errors.As(err, &ex):
 		e := &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "rate_limit_exceeded",
 			message: ex.Error(), retryAfter: ex.RetryAfter(h.now())}
@@ -91,7 +108,7 @@ func (h *Handler) reserveAmounts(ctx context.Context, t *tenant.Tenant, amt quot
 		}
 		return nil, e
 	}
-	h.log.Error("quota reservation failed", "tenant", t.ID, "error", err.Error())
+	h.log.Error("quota reservation failed", "tenant", t.ID, "error", logsafe.Error(err))
 	return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "quota_unavailable",
 		message: "The gateway could not check the quota right now; retry shortly.", retryAfter: time.Second}
 }
@@ -120,15 +137,17 @@ func (h *Handler) settle(lease *quota.Lease, req *chat.Request, res *engine.Resu
 		if u.TotalTokens == 0 {
 			u.PromptTokens = req.EstimateTokens()
 			u.CompletionTokens = (sentBytes + 3) / 4
-			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+			u.TotalTokens = sat.AddInt(u.PromptTokens, u.CompletionTokens)
 		}
-		actual := quota.Amounts{Requests: 1, Tokens: int64(u.TotalTokens)}
+		// The store bounds what it takes (quota.MaxAmount); the upstream's
+		// counts need only be kept from wrapping on the way.
+		actual := quota.Amounts{Requests: 1, Tokens: int64(max(u.TotalTokens, 0))}
 		if h.cost != nil && res.Served.Provider != nil {
-			actual.CostMicros = int64(h.cost(res.Served.String(), u) * 1e6)
+			actual.CostMicros = sat.Int64(h.cost(res.Served.String(), u) * 1e6)
 		}
 		err = h.tenancy.Quota.Settle(ctx, lease, actual)
 	}
 	if err != nil {
-		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", fmt.Sprint(err))
+		h.log.Error("quota settlement failed", "tenant", lease.Tenant, "error", logsafe.Error(err))
 	}
 }

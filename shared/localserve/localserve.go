@@ -31,6 +31,23 @@ func Addr(flagAddr, configured string) string {
 	return "127.0.0.1:8080"
 }
 
+// ReadTimeout bounds reading a request's headers and body, for every
+// handler: a backstop, so that no handler that reads a body without its own
+// deadline (the chat API sets a shorter one, server.body_timeout) can be
+// held by a client that trickles it. net/http lifts the deadline once the
+// body is read, so answers that stream for minutes are not cut.
+const ReadTimeout = 2 * time.Minute
+
+// server is the http.Server Run uses.
+func server(h http.Handler, readTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       120 * time.Second,
+	}
+}
+
 // Run serves h on addr until SIGINT or SIGTERM, then drains in-flight
 // requests for up to drain. It logs the URL it listens on, which matters
 // when addr asks for port 0.
@@ -39,11 +56,7 @@ func Run(addr string, h http.Handler, log *slog.Logger, drain time.Duration) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	srv := server(h, ReadTimeout)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/tasks"
 )
 
@@ -76,7 +78,7 @@ func (j *Jobs) record(ctx context.Context, rec events.SQSMessage) (ok bool) {
 	defer func() {
 		// One bad record must not take the batch down with it.
 		if v := recover(); v != nil {
-			log.Error("panic handling a jobs message", "panic", v)
+			log.Error("panic handling a jobs message", "panic", logsafe.Panic(v), "stack", string(debug.Stack()))
 			ok = false
 		}
 	}()

@@ -63,12 +63,24 @@ type Error struct {
 	// request learns which field to fix.
 	Type, Code, Param string
 	// Message is the upstream's explanation. It may quote the request (and
-	// so the prompt): it is for the client, not for logs.
+	// so the prompt): it is for the client, not for logs (see LogString).
 	Message string
-	Err     error
+	// Reason is the gateway's own account of a failure it detected itself
+	// (which wait ran out, why it stopped trying): never upstream or client
+	// text, so logs may carry it.
+	Reason string
+	Err    error
 }
 
-func (e *Error) Error() string {
+// Error describes the failure without Message or the text of a wrapped
+// error, so that an *Error can go into any log line however it is wrapped
+// or formatted: see LogString. Detail has the whole story.
+func (e *Error) Error() string { return e.LogString() }
+
+// Detail is Error with the upstream's message and the wrapped error's text:
+// for the client's eyes, tests and operator tools, never for logs, since
+// the upstream's message may quote the request.
+func (e *Error) Detail() string {
 	var b strings.Builder
 	b.WriteString(e.Provider)
 	b.WriteString(": ")

@@ -62,8 +62,9 @@ import (
 //     shards was seen with less than a of room, so only when its total room
 //     is below n·a (at most n·(a−1) is left unusable). Without sharding that
 //     is a−1: it refuses exactly when a does not fit. A single reservation
-//     larger than a shard's share (limit/n) is always refused, so n must stay
-//     well below limit / largest reservation.
+//     larger than the largest share (limit/n plus the remainder) is always
+//     refused, with a *TooLargeError and no call, so n must stay well below
+//     limit / largest reservation.
 //   - Cost: a granted reservation is one call, a refused one up to n calls
 //     when one window is full (in general at most 1 + w·(n−1) for w windows
 //     near their limits), plus a Query only where the refusals did not show
@@ -244,10 +245,15 @@ func (d *Dynamo) Reserve(ctx context.Context, tenant string, l Limits, loc *time
 	if err := validate(tenant, amt); err != nil {
 		return nil, err
 	}
+	amt = amt.clamp()
 	ws := Windows(l, loc, now)
 	lease := newLease(tenant, ws, amt)
 	if len(ws) == 0 {
 		return lease, nil
+	}
+	// Shard 0 holds the largest share.
+	if err := tooLarge(ws, amt, func(limit int64) int64 { return d.shareOf(limit, 0) }); err != nil {
+		return nil, err
 	}
 	n := d.shards
 	start := 0

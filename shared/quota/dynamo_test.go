@@ -195,12 +195,13 @@ func TestDynamoShards(t *testing.T) {
 	if got := cs.take(); got["UpdateItem"] != 1 || got["Query"] != 1 {
 		t.Fatalf("calls %v", got)
 	}
-	// More than any share: refused without writing.
+	// More than any share: too large, refused without a call.
 	_, err = d.Reserve(ctx, "big", l, nil, quota.Amounts{Tokens: 5}, now)
-	if !errors.As(err, &ex) || ex.Used != 3 {
+	var tl *quota.TooLargeError
+	if !errors.As(err, &tl) || tl.Max != 4 || tl.Requested != 5 {
 		t.Fatalf("refusal %v", err)
 	}
-	if got := cs.take(); got["UpdateItem"] != 0 {
+	if got := cs.take(); len(got) != 0 {
 		t.Fatalf("calls %v", got)
 	}
 }

@@ -67,10 +67,14 @@ func (m *Memory) Reserve(_ context.Context, tenant string, l Limits, loc *time.L
 	if err := validate(tenant, amt); err != nil {
 		return nil, err
 	}
+	amt = amt.clamp()
 	ws := Windows(l, loc, now)
 	lease := newLease(tenant, ws, amt)
 	if len(ws) == 0 {
 		return lease, nil
+	}
+	if err := tooLarge(ws, amt, func(limit int64) int64 { return limit }); err != nil {
+		return nil, err
 	}
 	s := m.stripe(tenant)
 	s.mu.Lock()

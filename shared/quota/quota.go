@@ -25,8 +25,10 @@ type Amounts struct {
 //     or nothing, and never lets a window pass its limit: a window takes a
 //     amount a only if used+max(a,1) <= limit. (The max makes a window that
 //     is exactly full refuse even calls that reserve nothing of its metric,
-//     say an unknown cost.) A single reservation larger than a limit is
-//     always refused.
+//     say an unknown cost.) A single reservation larger than a limit (or,
+//     in a sharded store, than the largest share) is always refused, with
+//     a *TooLargeError and without touching the counters. Amounts above
+//     MaxAmount count as MaxAmount.
 //   - Settle and Release adjust the windows the reservation was made in,
 //     whatever the time, and never fail on limits: a call that used more than
 //     it reserved takes its window over the limit, and the window then
@@ -36,7 +38,8 @@ type Amounts struct {
 type Store interface {
 	// Reserve adds amt to every window of the tenant (see Windows) at now,
 	// atomically: either every window takes it without passing its limit, or
-	// nothing changes and the error is an *ExceededError. A tenant without
+	// nothing changes and the error is an *ExceededError (or a
+	// *TooLargeError when no window could ever take amt). A tenant without
 	// limits gets a lease with no windows.
 	Reserve(ctx context.Context, tenant string, l Limits, loc *time.Location, amt Amounts, now time.Time) (*Lease, error)
 	// Settle replaces the reservation with what the call actually used: a
@@ -108,8 +111,10 @@ func (l *Lease) deltas(actual Amounts) []int64 {
 	return d
 }
 
+// clamp bounds each amount to [0, MaxAmount].
 func (a Amounts) clamp() Amounts {
-	return Amounts{Requests: max(0, a.Requests), Tokens: max(0, a.Tokens), CostMicros: max(0, a.CostMicros)}
+	c := func(v int64) int64 { return min(max(0, v), MaxAmount) }
+	return Amounts{Requests: c(a.Requests), Tokens: c(a.Tokens), CostMicros: c(a.CostMicros)}
 }
 
 // need is what a window must have room for to take amount a.

@@ -25,6 +25,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sluice-llm/sluice/shared/logsafe"
 )
 
 // Record is one message handed to the processor.
@@ -186,8 +188,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (resp events.S
 		// A panic must not report the batch done, nor kill the instance
 		// with it: the invocation fails and SQS redelivers everything.
 		if v := recover(); v != nil {
-			h.log.Error("panic processing SQS batch", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			resp, err = events.SQSEventResponse{}, fmt.Errorf("sqsbatch: panic: %v", v)
+			h.log.Error("panic processing SQS batch", "panic", logsafe.Panic(v), "stack", string(debug.Stack()))
+			resp, err = events.SQSEventResponse{}, fmt.Errorf("sqsbatch: panic: %s", logsafe.Panic(v))
 		}
 	}()
 	recs := make([]Record, len(ev.Records))

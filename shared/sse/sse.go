@@ -26,6 +26,10 @@ type Event struct {
 	ID   []byte
 }
 
+// maxFieldLen bounds an event's type and id: no upstream needs more, and
+// bounding them leaves data the only field that grows with the event.
+const maxFieldLen = 1 << 10
+
 // Reader parses events from a byte stream.
 type Reader struct {
 	r       io.Reader
@@ -34,16 +38,25 @@ type Reader struct {
 	end     int
 	skipLF  bool // the previous line ended in CR; a following LF belongs to it
 	err     error
+	done    error // what ended the stream, returned again by every later Next
 	max     int
 	typ     []byte
 	data    []byte
 	id      []byte
 	hasData bool
+	acct    account
 }
 
-// NewReader returns a Reader with the default event size limit.
+// NewReader returns a Reader with the default event size limit. Over a body
+// wrapped by BudgetedBody, it draws on that budget for what it buffers
+// beyond FreeBytes.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: r, buf: make([]byte, 8192), max: DefaultMaxEventSize}
+	rd := &Reader{r: r, buf: make([]byte, 8192), max: DefaultMaxEventSize}
+	if bb, ok := r.(*budgetedBody); ok {
+		rd.acct.b = bb.b
+		bb.attach(rd)
+	}
+	return rd
 }
 
 // SetMaxEventSize changes the limit on one event's size.
@@ -52,7 +65,23 @@ func (r *Reader) SetMaxEventSize(n int) { r.max = n }
 // Next returns the next event. At the end of the stream it returns io.EOF if
 // the stream ended on an event boundary and io.ErrUnexpectedEOF if it was cut
 // inside an event (the partial event is discarded, as the spec says).
+//
+// Any error ends the stream: Next returns it again from then on, and the
+// reader gives its buffers (and their budget) back.
 func (r *Reader) Next() (Event, error) {
+	if r.done != nil {
+		return Event{}, r.done
+	}
+	e, err := r.next()
+	if err != nil {
+		r.done = err
+		r.buf, r.data, r.start, r.end = nil, nil, 0, 0
+		r.acct.close()
+	}
+	return e, err
+}
+
+func (r *Reader) next() (Event, error) {
 	r.typ, r.data, r.id, r.hasData = r.typ[:0], r.data[:0], r.id[:0], false
 	pending := false // a field was seen since the last dispatch
 	for {
@@ -87,17 +116,30 @@ func (r *Reader) Next() (Event, error) {
 		}
 		switch string(field) {
 		case "data":
+			n := len(r.data) + len(value)
+			if r.hasData {
+				n++
+			}
+			if n > r.max {
+				return Event{}, ErrTooLarge
+			}
+			if err := r.reserveData(n); err != nil {
+				return Event{}, err
+			}
 			if r.hasData {
 				r.data = append(r.data, '\n')
 			}
 			r.data = append(r.data, value...)
 			r.hasData = true
-			if len(r.data) > r.max {
+		case "event":
+			if len(value) > maxFieldLen {
 				return Event{}, ErrTooLarge
 			}
-		case "event":
 			r.typ = append(r.typ[:0], value...)
 		case "id":
+			if len(value) > maxFieldLen {
+				return Event{}, ErrTooLarge
+			}
 			if bytes.IndexByte(value, 0) < 0 {
 				r.id = append(r.id[:0], value...)
 			}
@@ -156,7 +198,11 @@ func (r *Reader) fill() error {
 		if len(r.buf) >= r.max+2 {
 			return ErrTooLarge
 		}
-		nb := make([]byte, min(2*len(r.buf), r.max+2))
+		size := min(2*len(r.buf), r.max+2)
+		if err := r.acct.charge(size + cap(r.data)); err != nil {
+			return err
+		}
+		nb := make([]byte, size)
 		copy(nb, r.buf[:r.end])
 		r.buf = nb
 	}
@@ -165,6 +211,22 @@ func (r *Reader) fill() error {
 	if err != nil {
 		r.err = err
 	}
+	return nil
+}
+
+// reserveData makes room for n bytes of event data, charging the budget
+// before the memory is taken.
+func (r *Reader) reserveData(n int) error {
+	if n <= cap(r.data) {
+		return nil
+	}
+	size := min(max(n, 2*cap(r.data), 512), r.max)
+	if err := r.acct.charge(len(r.buf) + size); err != nil {
+		return err
+	}
+	nd := make([]byte, len(r.data), size)
+	copy(nd, r.data)
+	r.data = nd
 	return nil
 }
 

@@ -27,9 +27,6 @@ const (
 	DefaultMaxEntries  = 10_000
 )
 
-// maxKeyLen bounds what is hashed and looked up; real keys are 50 bytes.
-const maxKeyLen = 256
-
 // Authenticator resolves bearer keys to tenants. It caches what it reads
 // per instance, so that a warm key costs no store call:
 //
@@ -105,7 +102,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if !ok {
 		return nil, ErrMissingKey
 	}
-	if len(key) > maxKeyLen {
+	if !WellFormedKey(key) {
+		// It cannot be one of ours, so no store read (and no cache entry):
+		// random garbage costs neither DynamoDB capacity nor cache room.
 		return nil, ErrUnknownKey
 	}
 	hash := HashKey(key)

@@ -159,6 +159,21 @@ func NewKey(tenantID string, now time.Time) (plaintext string, k Key, err error)
 	}, nil
 }
 
+// WellFormedKey reports whether s has the shape of a key NewKey makes:
+// KeyMarker and then exactly 40 base62 characters. Anything else cannot be a
+// sluice key, whatever the store holds, and is refused without reading it.
+func WellFormedKey(s string) bool {
+	if len(s) != len(KeyMarker)+keyRandomLen || s[:len(KeyMarker)] != KeyMarker {
+		return false
+	}
+	for _, c := range []byte(s[len(KeyMarker):]) {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
 // HashKey returns the lower-case hex SHA-256 of a key: what stores index
 // keys by.
 func HashKey(plaintext string) string {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -220,12 +221,38 @@ var cases = []struct {
 	}},
 
 	{"LargerThanLimit", func(h *h) {
-		l := quota.Limits{TokensPerMinute: 1200}
-		ex := h.refused(l, quota.Amounts{Requests: 1, Tokens: 1201}, base, "tpm")
-		if ex.Used != 0 {
-			h.Fatalf("Used = %d, want 0", ex.Used)
+		// No window could ever take it: a different refusal, which tells
+		// the caller that waiting is pointless.
+		l := quota.Limits{RequestsPerMinute: 10, TokensPerMinute: 1200, TokensPerDay: 100_000}
+		for _, tokens := range []int64{1201, 4e18, math.MaxInt64} {
+			lease, err := h.s.Reserve(ctx, h.tenant, l, h.loc, quota.Amounts{Requests: 1, Tokens: tokens}, base)
+			var tl *quota.TooLargeError
+			if !errors.As(err, &tl) || lease != nil {
+				h.Fatalf("Reserve(%d tokens) = %v, %v; want *TooLargeError", tokens, lease, err)
+			}
+			if tl.Window.Name != "tpm" || tl.Window.Limit != 1200 || tl.Max > 1200 || tl.Max < 300 ||
+				tl.Requested != min(tokens, quota.MaxAmount) {
+				h.Fatalf("TooLargeError %+v", tl)
+			}
+			var ex *quota.ExceededError
+			if errors.As(err, &ex) {
+				h.Fatalf("%v is also an *ExceededError, which promises a reset", err)
+			}
 		}
-		h.wantUsage(l, base, map[string]int64{"tpm": 0})
+		h.wantUsage(l, base, map[string]int64{"rpm": 0, "tpm": 0, "tpd": 0})
+		// The largest amount that fits one (unsharded) window is taken.
+		h.reserve(quota.Limits{TokensPerMinute: 1200}, quota.Amounts{Tokens: 300}, base)
+	}},
+
+	{"HugeAmountsClamped", func(h *h) {
+		// A settlement far beyond any reservation (a hostile usage report)
+		// counts as MaxAmount: the window goes over, and stays consistent.
+		l := quota.Limits{TokensPerDay: 120_000}
+		lease := h.reserve(l, quota.Amounts{Tokens: 100}, base)
+		if err := h.s.Settle(ctx, lease, quota.Amounts{Tokens: math.MaxInt64}); err != nil {
+			h.Fatal(err)
+		}
+		h.wantUsage(l, base, map[string]int64{"tpd": quota.MaxAmount})
 	}},
 
 	{"AllOrNothing", func(h *h) {
