@@ -28,13 +28,15 @@ var TableActions = map[string][]string{
 	// API keys and tenants (GetItem), quota reservations and settlement
 	// (UpdateItem, in transactions too), breakers (GetItem, UpdateItem, and
 	// Query over the failure buckets), the response cache (GetItem, PutItem,
-	// and Query for the parts of a split entry) and shadow records (PutItem).
-	"stream": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	// and Query for the parts of a split entry), shadow records (PutItem) and
+	// stored Responses API responses (GetItem, PutItem, and DeleteItem for
+	// DELETE /v1/responses/{id} and the parts of a large one).
+	"stream": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 	// The same for chat, plus tasks: created with PutItem (alone, or with
 	// their idempotency record in a transaction of Puts), large results in
 	// blob items (PutItem), read with GetItem, leases and states moved with
 	// UpdateItem.
-	"orchestrate": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	"orchestrate": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 	// Breakers as above, tokens-per-minute budgets (UpdateItem), the
 	// idempotency ledger (BatchGetItem to look up, a conditional PutItem per
 	// new mark) and the DynamoDB vector sink (BatchWriteItem, BatchGetItem).

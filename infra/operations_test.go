@@ -271,7 +271,9 @@ func testLeastPrivilegeIAM(t *testing.T, raw map[string]interface{}, ids map[str
 	}
 	// Written out, not read from TableActions, so a change there is a
 	// change here too: the operations each function's code calls today.
-	chatTable := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"} // PutItem: cache entries, shadow records
+	// PutItem: cache entries, shadow records, stored responses; DeleteItem:
+	// DELETE /v1/responses/{id}.
+	chatTable := []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 	table := func(acts []string) []string {
 		var out []string
 		for _, a := range acts {
