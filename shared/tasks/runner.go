@@ -94,6 +94,25 @@ func (r *Runner) HasModel(name string) bool {
 	return ok
 }
 
+// OutputCap is the most output tokens one call on any of the models can
+// write (engine.Route.OutputCap), or 0 when one of them has no limit. An
+// unknown model is skipped: it fails without a call.
+func (r *Runner) OutputCap(models []string) int {
+	most := 0
+	for _, m := range models {
+		rt, ok := r.engine.Route(m)
+		if !ok {
+			continue
+		}
+		c := rt.OutputCap()
+		if c <= 0 {
+			return 0
+		}
+		most = max(most, c)
+	}
+	return most
+}
+
 // Outcome is how a run ended.
 type Outcome struct {
 	Status   Status // succeeded or failed

@@ -256,7 +256,7 @@ func TestQuotaSettledWithEveryAttempt(t *testing.T) {
 	s := service(t, tasks.Options{Quota: q}, p)
 	limits := quota.Limits{TokensPerDay: 1_000_000, RequestsPerMinute: 100}
 	req := request(t, s, `{"model":"p","messages":[{"role":"user","content":"hi"}],"schema":`+personSchema+`}`)
-	_, amt := tasks.Reservation(req, 1024)
+	_, amt := tasks.Reservation(req, 1024, 0)
 	now := time.Now()
 	lease, err := q.Reserve(bg, "acme", limits, time.UTC, amt, now)
 	if err != nil {
