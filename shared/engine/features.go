@@ -46,8 +46,9 @@ type Canary struct {
 	Target  Target
 	Percent float64 // of callers, 0 to 100
 	// Sticky is "tenant" (the default) or "key". A request with neither a
-	// tenant nor a key (open mode) is placed by its `user` field, and by
-	// chance when it has none.
+	// tenant nor a key (open mode) is placed by its `user` field, else by
+	// its caller's request id (a task's id, the same for all its calls),
+	// and by chance when it has none.
 	Sticky string
 
 	arm *Route // built by New: the candidate, then the route's targets

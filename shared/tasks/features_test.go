@@ -67,3 +67,31 @@ func TestBlockedTaskFailsWithoutCallingUpstream(t *testing.T) {
 		t.Fatalf("status %s error %+v attempts %+v calls %d", out.Status, out.Error, out.Attempts, p.calls())
 	}
 }
+
+// TestTaskCallsStayOnOneCanaryArm: an open-mode task has no tenant, key or
+// user to stick to, so its id places it. Each task's repair turn then goes
+// to the arm its first call went to, while tasks still split between arms.
+func TestTaskCallsStayOnOneCanaryArm(t *testing.T) {
+	prim := sim("prim", simulated.Options{InvalidFirst: 1})
+	cand := sim("cand", simulated.Options{InvalidFirst: 1})
+	rt := &engine.Route{Name: "m", Targets: []engine.Target{{Provider: prim, Model: "m-model"}},
+		Policy: engine.Policy{MaxAttempts: 1, MinAttempt: time.Millisecond},
+		Canary: &engine.Canary{Target: engine.Target{Provider: cand, Model: "m-next"}, Percent: 50}}
+	eng := engine.New([]*engine.Route{rt}, []provider.Provider{prim, cand}, engine.Options{})
+	r := tasks.NewRunner(eng, tasks.RunnerOptions{})
+	arms := map[string]int{}
+	for i := 0; i < 40; i++ {
+		out := r.Run(context.Background(), task(t, `{"model":"m","messages":[{"role":"user","content":"Ada, 36"}],"schema":`+personSchema+`}`))
+		if out.Status != tasks.StatusSucceeded || len(out.Attempts) != 2 {
+			t.Fatalf("task %d: %s %+v", i, out.Status, out.Attempts)
+		}
+		first, second := out.Attempts[0].Provider, out.Attempts[1].Provider
+		if first != second {
+			t.Fatalf("task %d: first call served by %s, its repair by %s", i, first, second)
+		}
+		arms[first]++
+	}
+	if arms["prim"] == 0 || arms["cand"] == 0 {
+		t.Errorf("40 tasks in a 50%% canary split %v; want both arms used", arms)
+	}
+}
