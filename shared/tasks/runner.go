@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-llm/sluice/shared/answer"
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/provider"
@@ -19,6 +20,8 @@ type Call struct {
 	Route   *engine.Route // what the engine will run
 	Request *chat.Request // what will be sent; a hook may replace it
 	Repair  int           // 0 for a model's first call, k for its k-th repair
+	// Schema checks the output when the task has a schema; nil otherwise.
+	Schema *Validator
 }
 
 // Reply is what a call produced.
@@ -150,7 +153,7 @@ func (r *Runner) Run(ctx context.Context, t *Task) *Outcome {
 		}
 		msgs := append([]chat.Message(nil), req.Conversation()...)
 		for repair := 0; repair <= req.Repairs(); repair++ {
-			c := &Call{Task: t, Model: model, Route: rt, Request: chatRequest(req, model, msgs), Repair: repair}
+			c := &Call{Task: t, Model: model, Route: rt, Request: chatRequest(req, model, msgs), Repair: repair, Schema: v}
 			start := r.now()
 			reply, err := r.call(ctx, c)
 			a := Attempt{N: len(out.Attempts) + 1, Model: model, Repair: repair, StartedAt: start,
@@ -190,12 +193,7 @@ func (r *Runner) Run(ctx context.Context, t *Task) *Outcome {
 				out.succeed(res)
 				return out
 			}
-			text := reply.Text
-			if text == "" && len(reply.ToolCalls) == 1 {
-				// A provider that forces structured output through a tool
-				// returns it as the tool's arguments.
-				text = reply.ToolCalls[0].Function.Arguments
-			}
+			text := outputText(reply.Text, reply.ToolCalls)
 			value, outcome, problems := v.Check(text)
 			a.Outcome, a.ValidationErrors = outcome, problems
 			out.add(a)
@@ -253,6 +251,31 @@ func (r *Runner) record(a *Attempt, reply *Reply) {
 	a.Usage, a.UpstreamCalls, a.Cached = reply.Usage, reply.UpstreamCalls, reply.Cached
 	if r.cost != nil && reply.Target != "" && !reply.Cached {
 		a.CostUSD = r.cost(reply.Target, reply.Usage)
+	}
+}
+
+// outputText is the part of an answer that is checked against the schema.
+func outputText(text string, tools []chat.ToolCall) string {
+	if text == "" && len(tools) == 1 {
+		// A provider that forces structured output through a tool returns
+		// it as the tool's arguments.
+		return tools[0].Function.Arguments
+	}
+	return text
+}
+
+// shadowCheck judges a shadow's answers as the task judges its own, so a
+// shadow record says whether the candidate's output would have passed.
+func shadowCheck(v *Validator) engine.ShadowCheck {
+	return func(a *answer.Answer) string {
+		_, outcome, problems := v.Check(outputText(a.Content, a.ToolCalls))
+		if outcome == OutcomeValid {
+			return ""
+		}
+		if len(problems) > 0 {
+			return problems[0] // the most specific
+		}
+		return outcome
 	}
 }
 
@@ -325,6 +348,9 @@ func (r *Runner) callEngine(ctx context.Context, c *Call) (*Reply, error) {
 		// The route's cache, filters, canary and shadow run inside the
 		// engine; they need to know whose task this is.
 		ctx = engine.WithCaller(ctx, engine.Caller{RequestID: c.Task.ID, Tenant: c.Task.Tenant})
+		if c.Route.Shadow != nil && c.Schema != nil {
+			ctx = engine.WithShadowCheck(ctx, shadowCheck(c.Schema))
+		}
 	}
 	res := r.engine.Run(ctx, c.Route, c.Request, col)
 	if g := res.Guard; g != nil && g.Blocked != nil {
