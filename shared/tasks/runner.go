@@ -39,6 +39,8 @@ type Reply struct {
 	Err *provider.Error
 	// Cached marks a reply served without calling a provider.
 	Cached bool
+	// Redactions counts the spans the route's output filters rewrote.
+	Redactions int
 }
 
 // CallFunc makes one model call. An error (rather than Reply.Err) means a
@@ -248,7 +250,7 @@ func (o *Outcome) fail(e *Error)       { o.Status, o.Error = StatusFailed, e }
 func (r *Runner) record(a *Attempt, reply *Reply) {
 	a.Provider, a.Target = reply.Provider, reply.Target
 	a.ReportedModel, a.SystemFingerprint = reply.ReportedModel, reply.SystemFingerprint
-	a.Usage, a.UpstreamCalls, a.Cached = reply.Usage, reply.UpstreamCalls, reply.Cached
+	a.Usage, a.UpstreamCalls, a.Cached, a.Redactions = reply.Usage, reply.UpstreamCalls, reply.Cached, reply.Redactions
 	if r.cost != nil && reply.Target != "" && !reply.Cached {
 		a.CostUSD = r.cost(reply.Target, reply.Usage)
 	}
@@ -363,6 +365,7 @@ func (r *Runner) callEngine(ctx context.Context, c *Call) (*Reply, error) {
 		reply.Provider, reply.Target = res.Served.Provider.Name(), res.Served.String()
 	}
 	reply.Cached = res.Cache == engine.CacheHit
+	reply.Redactions = res.Guard.Redactions()
 	if res.Err != nil {
 		reply.Text, reply.ToolCalls = "", nil
 	}

@@ -426,6 +426,11 @@ func (s *Service) record(t *Task) {
 		route = p + "/*" // a direct route: bounded dimensions, as chat's metrics do
 	}
 	m := &metrics.Task{Route: route, Outcome: string(t.Status), Attempts: len(t.Attempts)}
+	for _, a := range t.Attempts {
+		m.CacheHits += b2i(a.Cached)
+		m.Redactions += a.Redactions
+		m.Blocked = m.Blocked || a.Outcome == OutcomeBlocked
+	}
 	if !t.FinishedAt.IsZero() && !t.CreatedAt.IsZero() {
 		m.Duration = t.FinishedAt.Sub(t.CreatedAt)
 	}
@@ -437,4 +442,11 @@ func errCode(e *Error) string {
 		return ""
 	}
 	return e.Code
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
