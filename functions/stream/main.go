@@ -5,11 +5,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sluice-llm/sluice/shared/gateway"
@@ -31,11 +34,18 @@ func main() {
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		// Not lambdaurl.Start: an event that is not a Function URL request
 		// must fail the invocation, not be served as an empty GET.
-		lambda.Start(lambdahttp.Streaming("stream", gw.Handler))
+		lambda.Start(lambdaHandler(gw, log))
 		return
 	}
 	if err := localserve.Run(localserve.Addr(*addr, cfg.Server.Addr), gw.Handler, log, 30*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(1)
 	}
+}
+
+// lambdaHandler serves Function URL events. Each response's end waits for
+// the background work its request started (a cache write), so Lambda does
+// not freeze it with the instance; the tokens are all out by then.
+func lambdaHandler(gw *gateway.Gateway, log *slog.Logger) func(context.Context, json.RawMessage) (*events.LambdaFunctionURLStreamingResponse, error) {
+	return lambdahttp.Streaming("stream", gw.Handler, func(ctx context.Context) { gw.Drain(ctx, log) })
 }

@@ -28,6 +28,12 @@ func (c *Canary) pick(route string, caller Caller, req *chat.Request, rnd func()
 	if subject == "" && req.User != "" {
 		subject = "user:" + req.User
 	}
+	if subject == "" && caller.RequestID != "" {
+		// A task's calls carry its id: every repair turn and escalation of
+		// one task then sees one arm, so its attempts compare like with like.
+		// (A chat request's id is random, so this is a draw like rnd's.)
+		subject = "request:" + caller.RequestID
+	}
 	if subject == "" {
 		return rnd()*100 < c.Percent // nobody to stick to
 	}

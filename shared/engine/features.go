@@ -46,8 +46,9 @@ type Canary struct {
 	Target  Target
 	Percent float64 // of callers, 0 to 100
 	// Sticky is "tenant" (the default) or "key". A request with neither a
-	// tenant nor a key (open mode) is placed by its `user` field, and by
-	// chance when it has none.
+	// tenant nor a key (open mode) is placed by its `user` field, else by
+	// its caller's request id (a task's id, the same for all its calls),
+	// and by chance when it has none.
 	Sticky string
 
 	arm *Route // built by New: the candidate, then the route's targets
@@ -128,8 +129,9 @@ func (e *Engine) initFeatures(o Options, routes []*Route) {
 }
 
 // Wait blocks until background work — cache writes and shadow runs — has
-// finished, or ctx ends. Functions call it before they exit; tests call it
-// to look at what was stored.
+// finished, or ctx ends. Functions call it (through Drain) at the end of
+// each invocation and before they exit; tests call it to look at what was
+// stored.
 func (e *Engine) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
@@ -140,8 +142,40 @@ func (e *Engine) Wait(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		select {
+		case <-done: // both ready: finished is the truer answer
+			return nil
+		default:
+		}
 		return fmt.Errorf("engine: background work still running: %w", ctx.Err())
 	}
+}
+
+// Bounds of Drain.
+const (
+	// DrainTimeout is how long a function waits, at most, for an
+	// invocation's background work: a cache write takes milliseconds; a
+	// shadow still running after this is given up rather than billed.
+	DrainTimeout = 3 * time.Second
+	// drainMargin is left before the invocation's deadline, for the runtime
+	// to post the response: a wait must never turn a served invocation into
+	// a timed-out one.
+	drainMargin = 250 * time.Millisecond
+)
+
+// Drain is Wait for the end of a Lambda invocation: Lambda may freeze the
+// instance once the response is complete, and with it a cache write or a
+// shadow still in flight. It waits at most d, and never closer to ctx's
+// deadline than a margin; ctx's cancellation is ignored (the client leaving
+// is no reason to drop the write). It returns Wait's error when it gave up.
+func (e *Engine) Drain(ctx context.Context, d time.Duration) error {
+	until := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-drainMargin).Before(until) {
+		until = dl.Add(-drainMargin)
+	}
+	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
+	defer cancel()
+	return e.Wait(wctx)
 }
 
 // Caller identifies who sent a request, for the features that care: canary

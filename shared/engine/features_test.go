@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,6 +329,44 @@ func TestCanaryIsStickyAndMonotonic(t *testing.T) {
 		if was == "cand/next" && s.served != "cand/next" {
 			t.Fatalf("%s left the canary when it grew", tenant)
 		}
+	}
+}
+
+// TestCanaryStickyPerRequestID: with no tenant, key or user (an open-mode
+// task), the caller's request id places the request, so every call of one
+// task sees one arm whatever the random source says; only a request with
+// no id at all is placed by chance.
+func TestCanaryStickyPerRequestID(t *testing.T) {
+	c := &Canary{Percent: 50}
+	flip := 0.0
+	rnd := func() float64 { flip = 0.99 - flip; return flip } // 0.99, 0, 0.99, ...
+	req := prompt("hi")
+	in := 0
+	for i := 0; i < 200; i++ {
+		caller := Caller{RequestID: "task_" + strconv.Itoa(i)}
+		first := c.pick("tasks", caller, req, rnd)
+		for j := 0; j < 3; j++ {
+			if c.pick("tasks", caller, req, rnd) != first {
+				t.Fatalf("%s changed arms between calls", caller.RequestID)
+			}
+		}
+		if first {
+			in++
+		}
+	}
+	if in < 70 || in > 130 {
+		t.Errorf("%d of 200 request ids in a 50%% canary", in)
+	}
+	// A user still places the request before its id does.
+	withUser := &chat.Request{User: "u-1", Messages: req.Messages}
+	byUser := c.pick("tasks", Caller{}, withUser, rnd)
+	for i := 0; i < 10; i++ {
+		if c.pick("tasks", Caller{RequestID: "task_" + strconv.Itoa(i)}, withUser, rnd) != byUser {
+			t.Fatal("the request id overrode the user")
+		}
+	}
+	if !c.pick("tasks", Caller{}, req, func() float64 { return 0 }) || c.pick("tasks", Caller{}, req, func() float64 { return 0.99 }) {
+		t.Error("a request with nothing to stick to is not placed by chance")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/sluice-llm/sluice/shared/breaker"
+	"github.com/sluice-llm/sluice/shared/cache"
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/ddb"
@@ -216,6 +217,8 @@ func New(ctx context.Context, c *config.Config, getenv func(string) string, log 
 // or emulator-bound ones.
 type Deps struct {
 	DynamoDB *dynamodb.Client
+	// Cache replaces the response cache's store.
+	Cache cache.Store
 }
 
 // NewWith is New with injected dependencies.
@@ -274,6 +277,9 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		fd = dynamoFeatures(client, table)
 	default:
 		g.State = "memory: per-instance breakers; no API keys required (open mode)"
+	}
+	if deps.Cache != nil {
+		fd.cache = deps.Cache
 	}
 	var rec metrics.Recorder = metrics.Discard
 	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {

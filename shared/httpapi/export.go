@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/tenant"
@@ -35,6 +36,23 @@ func (h *Handler) ReserveQuota(w http.ResponseWriter, r *http.Request, t *tenant
 	}
 	lease, aerr := h.reserveAmounts(r.Context(), t, amt)
 	if aerr != nil {
+		writeError(w, aerr)
+		return nil, false
+	}
+	return lease, true
+}
+
+// ReserveTokens is ReserveQuota for a request whose amt holds an estimate
+// of u.PromptTokens plus an output limit of u.CompletionTokens: one that can
+// never fit the tenant's quota is a 400 naming max_tokens, as a chat
+// request's is.
+func (h *Handler) ReserveTokens(w http.ResponseWriter, r *http.Request, t *tenant.Tenant, u chat.Usage, amt quota.Amounts) (*quota.Lease, bool) {
+	if t == nil {
+		return nil, true
+	}
+	lease, aerr := h.reserveAmounts(r.Context(), t, amt)
+	if aerr != nil {
+		neverFits(aerr, u.PromptTokens, u.CompletionTokens)
 		writeError(w, aerr)
 		return nil, false
 	}

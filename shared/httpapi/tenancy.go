@@ -78,11 +78,17 @@ func (h *Handler) reserve(ctx context.Context, t *tenant.Tenant, req *chat.Reque
 		amt.CostMicros = sat.Int64(h.cost(rt.Targets[0].String(), u) * 1e6)
 	}
 	lease, aerr := h.reserveAmounts(ctx, t, amt)
+	neverFits(aerr, prompt, out)
+	return lease, aerr
+}
+
+// neverFits points a reservation that no quota window could ever take at
+// max_tokens: the output limit is the part of it the client chose.
+func neverFits(aerr *apiError, prompt, out int) {
 	if aerr != nil && aerr.code == "exceeds_tenant_limit" {
 		aerr.param = "max_tokens"
 		aerr.message += fmt.Sprintf(" A request reserves its estimated prompt (%d tokens) plus its output limit (%d tokens); lower max_tokens.", prompt, out)
 	}
-	return lease, aerr
 }
 
 // reserveAmounts books amt against every quota window of the tenant.

@@ -45,7 +45,7 @@ func TestStreamingServesURLRequestsAndFailsOthers(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, r.Method+" "+r.URL.Path)
 	})
-	serve := Streaming("stream", h)
+	serve := Streaming("stream", h, nil)
 	ok := `{"version":"2.0","rawPath":"/v1/x","requestContext":{"http":{"method":"POST"}}}`
 	resp, err := serve(context.Background(), json.RawMessage(ok))
 	if err != nil {
@@ -57,5 +57,42 @@ func TestStreamingServesURLRequestsAndFailsOthers(t *testing.T) {
 	}
 	if resp, err := serve(context.Background(), json.RawMessage(`{"Records":[]}`)); err == nil || resp != nil {
 		t.Fatalf("SQS-shaped event served: %+v", resp)
+	}
+}
+
+// TestStreamingDrainsBetweenTheLastByteAndTheEnd: the drain runs once the
+// runtime has read every byte of the body (the client has them) and before
+// it is told the body ended (and the invocation with it).
+func TestStreamingDrainsBetweenTheLastByteAndTheEnd(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: one\n\n")
+		io.WriteString(w, "data: [DONE]\n\n")
+	})
+	var read strings.Builder
+	var atDrain []string
+	serve := Streaming("stream", h, func(context.Context) { atDrain = append(atDrain, read.String()) })
+	resp, err := serve(context.Background(), json.RawMessage(`{"version":"2.0","rawPath":"/v1/x","requestContext":{"http":{"method":"POST"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3)
+	for {
+		n, err := resp.Body.Read(buf)
+		read.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(atDrain) != 1 || atDrain[0] != "data: one\n\ndata: [DONE]\n\n" {
+		t.Fatalf("drained %d times, having read %q", len(atDrain), atDrain)
+	}
+	if n, err := resp.Body.Read(buf); n != 0 || err != io.EOF || len(atDrain) != 1 {
+		t.Fatalf("read after the end: %d %v, %d drains", n, err, len(atDrain))
+	}
+	if err := resp.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

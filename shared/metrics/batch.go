@@ -61,12 +61,28 @@ type Task struct {
 	Route, Outcome string
 	Attempts       int
 	Duration       time.Duration
+	// What the route's features did, as chat requests count it: attempts
+	// answered from the response cache, whether a filter refused a call,
+	// and the spans output filters rewrote.
+	CacheHits  int
+	Blocked    bool
+	Redactions int
 }
+
+// Task metric names, read by the operations dashboard (infra). The feature
+// counts are named for tasks: chat's CacheHits, Blocked and Redactions are
+// per request, with other dimensions.
+var taskMetrics = []string{"Tasks", "TaskCacheHits", "TasksBlocked", "TaskRedactions"}
 
 // RecordTask writes t as one line; write errors are counted, never returned.
 func (e *BatchEMF) RecordTask(t *Task) {
-	e.line([][]string{{"Outcome"}, {"Route", "Outcome"}}, []string{"Tasks"}, map[string]any{
+	blocked := 0
+	if t.Blocked {
+		blocked = 1
+	}
+	e.line([][]string{{"Outcome"}, {"Route", "Outcome"}}, taskMetrics, map[string]any{
 		"Route": orNone(t.Route), "Outcome": orNone(t.Outcome), "Tasks": 1,
+		"TaskCacheHits": t.CacheHits, "TasksBlocked": blocked, "TaskRedactions": t.Redactions,
 		"Attempts": t.Attempts, "DurationMs": float64(t.Duration.Microseconds()) / 1000,
 	})
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 )
 
@@ -41,7 +42,7 @@ func TestBatchEMF(t *testing.T) {
 
 func TestTaskEMF(t *testing.T) {
 	var buf bytes.Buffer
-	NewBatchEMF(&buf, "").RecordTask(&Task{Route: "extract", Outcome: "succeeded", Attempts: 2})
+	NewBatchEMF(&buf, "").RecordTask(&Task{Route: "extract", Outcome: "succeeded", Attempts: 2, CacheHits: 1, Redactions: 3})
 	var line struct {
 		AWS struct {
 			CloudWatchMetrics []struct {
@@ -49,15 +50,21 @@ func TestTaskEMF(t *testing.T) {
 				Metrics    []struct{ Name, Unit string }
 			}
 		} `json:"_aws"`
-		Route, Outcome  string
-		Tasks, Attempts int
+		Route, Outcome                              string
+		Tasks, Attempts                             int
+		TaskCacheHits, TasksBlocked, TaskRedactions int
 	}
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
 		t.Fatal(err)
 	}
 	cw := line.AWS.CloudWatchMetrics[0]
-	if len(cw.Metrics) != 1 || cw.Metrics[0].Name != "Tasks" || len(cw.Dimensions) != 2 || cw.Dimensions[0][0] != "Outcome" ||
-		line.Route != "extract" || line.Outcome != "succeeded" || line.Tasks != 1 || line.Attempts != 2 {
+	var names []string
+	for _, m := range cw.Metrics {
+		names = append(names, m.Name)
+	}
+	if !slices.Equal(names, []string{"Tasks", "TaskCacheHits", "TasksBlocked", "TaskRedactions"}) || len(cw.Dimensions) != 2 || cw.Dimensions[0][0] != "Outcome" ||
+		line.Route != "extract" || line.Outcome != "succeeded" || line.Tasks != 1 || line.Attempts != 2 ||
+		line.TaskCacheHits != 1 || line.TasksBlocked != 0 || line.TaskRedactions != 3 {
 		t.Fatalf("%s", buf.String())
 	}
 }

@@ -38,6 +38,9 @@ type App struct {
 	// Queue is the jobs queue, nil when async tasks run in-process.
 	Queue *SQSQueue
 	Store tasks.Store
+
+	gw  *gateway.Gateway
+	log *slog.Logger
 }
 
 // Deps are clients New would otherwise make; tests pass emulator-bound ones.
@@ -62,7 +65,7 @@ func New(ctx context.Context, gw *gateway.Gateway, cfg *config.Config, getenv fu
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{Store: deps.Store}
+	a := &App{Store: deps.Store, gw: gw, log: log}
 	if a.Store == nil {
 		if gw.DynamoDB != nil {
 			a.Store = tasks.NewDynamo(gw.DynamoDB, gw.Table, 0)

@@ -89,8 +89,11 @@ func (e *InvalidTaskError) Error() string { return "invalid task: " + e.Field + 
 
 // Invoke answers one Lambda invocation, whatever its event. It returns the
 // response to marshal, or an error that Lambda reports as a failed
-// invocation.
+// invocation. Before it returns, the background work the invocation started
+// (cache writes, shadow runs) is given a bounded time to finish: Lambda may
+// freeze the instance as soon as the response is posted.
 func (a *App) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+	defer a.gw.Drain(ctx, a.log)
 	switch Classify(payload) {
 	case KindFunctionURL:
 		var ev events.LambdaFunctionURLRequest

@@ -108,8 +108,8 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenantID := tenantOf(tnt)
-	_, amt := tasks.Reservation(req, h.chat.DefaultOutputTokens())
-	lease, ok := h.chat.ReserveQuota(w, r, tnt, amt)
+	u, amt := tasks.Reservation(req, h.chat.DefaultOutputTokens(), h.svc.OutputCap(req))
+	lease, ok := h.chat.ReserveTokens(w, r, tnt, u, amt)
 	if !ok {
 		return
 	}

@@ -32,7 +32,11 @@ type server struct {
 func newServer(t *testing.T, tenancy bool) *server {
 	t.Helper()
 	sim := simulated.New(simulated.Options{Name: "sim", Tokens: 5})
-	e := engine.New([]*engine.Route{{Name: "sluice-sim", Targets: []engine.Target{{Provider: sim, Model: "sim-1"}}}},
+	capped := func(name string, most int) *engine.Route {
+		return &engine.Route{Name: name, Targets: []engine.Target{{Provider: sim, Model: "sim-1", MaxOutput: most}}}
+	}
+	e := engine.New([]*engine.Route{{Name: "sluice-sim", Targets: []engine.Target{{Provider: sim, Model: "sim-1"}}},
+		capped("sluice-4k", 4096), capped("sluice-8k", 8192), capped("sluice-16k", 16384)},
 		[]provider.Provider{sim}, engine.Options{Direct: true})
 	s := &server{keys: map[string]string{}, sim: sim, held: make(chan string, 100)}
 	var tn *httpapi.Tenancy
@@ -41,7 +45,8 @@ func newServer(t *testing.T, tenancy bool) *server {
 		store := tenant.NewMemory()
 		qs = quota.NewMemory()
 		ctx := context.Background()
-		for id, limits := range map[string]quota.Limits{"acme": {}, "globex": {}, "stingy": {RequestsPerMinute: 1}} {
+		for id, limits := range map[string]quota.Limits{"acme": {}, "globex": {}, "stingy": {RequestsPerMinute: 1},
+			"tpm": {TokensPerMinute: 10_000}} {
 			if err := store.CreateTenant(ctx, tenant.Tenant{ID: id, Limits: limits, Created: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
@@ -232,5 +237,53 @@ func TestKeysTenantsAndQuotas(t *testing.T) {
 	resp, m = s.do(t, http.MethodPost, "/v1/tasks", "stingy", `{"model":"sluice-sim","messages":[{"role":"user","content":"2"}]}`)
 	if _, c := errParam(m); resp.StatusCode != 429 || c != "rate_limit_exceeded" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("over quota: %d %v", resp.StatusCode, m)
+	}
+}
+
+// TestMaxTokensNeverFitsIs400 holds tasks to chat's rule: a reservation no
+// quota window could ever take is a 400 naming max_tokens, and a max_tokens
+// near 2^63 is such a reservation (it must not wrap around into a small
+// one). What a task reserves for output is bounded by its models' declared
+// output caps: the largest of them, escalation models included, since any
+// of them may make the call.
+func TestMaxTokensNeverFitsIs400(t *testing.T) {
+	s := newServer(t, true)
+	const huge = "9223372036854775807"
+	for _, c := range []struct {
+		model, escalation, maxTokens string
+		status                       int
+	}{
+		{"sluice-sim", "", huge, 400},
+		{"sluice-sim", "", "9223372036854775000", 400},
+		{"sluice-sim", "", "4000000000000000000", 400},
+		{"sluice-sim", "", "20000", 400},
+		{"sluice-sim", "", "100", 200},
+		{"sluice-4k", "", huge, 200},           // reserves 4096
+		{"sluice-4k", "sluice-8k", huge, 200},  // reserves 8192
+		{"sluice-4k", "sluice-16k", huge, 400}, // 16384 can never fit 10,000 a minute
+		{"sluice-4k", "sluice-sim", huge, 400}, // sluice-sim declares no cap
+		{"sluice-16k", "", "5000", 200},        // a cap above max_tokens changes nothing
+	} {
+		body := `{"model":"` + c.model + `","messages":[{"role":"user","content":"hi"}],"max_tokens":` + c.maxTokens
+		if c.escalation != "" {
+			body += `,"escalation":["` + c.escalation + `"]`
+		}
+		calls := s.sim.Calls()
+		resp, m := s.do(t, http.MethodPost, "/v1/tasks", "tpm", body+"}")
+		name := c.model + "+" + c.escalation + " max_tokens " + c.maxTokens
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: HTTP %d %v, want %d", name, resp.StatusCode, m, c.status)
+			continue
+		}
+		if c.status != 400 {
+			continue
+		}
+		e, _ := m["error"].(map[string]any)
+		if p, code := errParam(m); p != "max_tokens" || code != "exceeds_tenant_limit" || !strings.Contains(e["message"].(string), "tokens per minute") {
+			t.Errorf("%s: error %v, want exceeds_tenant_limit on max_tokens naming the window", name, m)
+		}
+		if s.sim.Calls() != calls {
+			t.Errorf("%s: a refused task reached the provider", name)
+		}
 	}
 }

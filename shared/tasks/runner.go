@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-llm/sluice/shared/answer"
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/provider"
@@ -19,6 +20,8 @@ type Call struct {
 	Route   *engine.Route // what the engine will run
 	Request *chat.Request // what will be sent; a hook may replace it
 	Repair  int           // 0 for a model's first call, k for its k-th repair
+	// Schema checks the output when the task has a schema; nil otherwise.
+	Schema *Validator
 }
 
 // Reply is what a call produced.
@@ -36,6 +39,8 @@ type Reply struct {
 	Err *provider.Error
 	// Cached marks a reply served without calling a provider.
 	Cached bool
+	// Redactions counts the spans the route's output filters rewrote.
+	Redactions int
 }
 
 // CallFunc makes one model call. An error (rather than Reply.Err) means a
@@ -94,6 +99,25 @@ func (r *Runner) HasModel(name string) bool {
 	return ok
 }
 
+// OutputCap is the most output tokens one call on any of the models can
+// write (engine.Route.OutputCap), or 0 when one of them has no limit. An
+// unknown model is skipped: it fails without a call.
+func (r *Runner) OutputCap(models []string) int {
+	most := 0
+	for _, m := range models {
+		rt, ok := r.engine.Route(m)
+		if !ok {
+			continue
+		}
+		c := rt.OutputCap()
+		if c <= 0 {
+			return 0
+		}
+		most = max(most, c)
+	}
+	return most
+}
+
 // Outcome is how a run ended.
 type Outcome struct {
 	Status   Status // succeeded or failed
@@ -131,7 +155,7 @@ func (r *Runner) Run(ctx context.Context, t *Task) *Outcome {
 		}
 		msgs := append([]chat.Message(nil), req.Conversation()...)
 		for repair := 0; repair <= req.Repairs(); repair++ {
-			c := &Call{Task: t, Model: model, Route: rt, Request: chatRequest(req, model, msgs), Repair: repair}
+			c := &Call{Task: t, Model: model, Route: rt, Request: chatRequest(req, model, msgs), Repair: repair, Schema: v}
 			start := r.now()
 			reply, err := r.call(ctx, c)
 			a := Attempt{N: len(out.Attempts) + 1, Model: model, Repair: repair, StartedAt: start,
@@ -171,12 +195,7 @@ func (r *Runner) Run(ctx context.Context, t *Task) *Outcome {
 				out.succeed(res)
 				return out
 			}
-			text := reply.Text
-			if text == "" && len(reply.ToolCalls) == 1 {
-				// A provider that forces structured output through a tool
-				// returns it as the tool's arguments.
-				text = reply.ToolCalls[0].Function.Arguments
-			}
+			text := outputText(reply.Text, reply.ToolCalls)
 			value, outcome, problems := v.Check(text)
 			a.Outcome, a.ValidationErrors = outcome, problems
 			out.add(a)
@@ -231,9 +250,34 @@ func (o *Outcome) fail(e *Error)       { o.Status, o.Error = StatusFailed, e }
 func (r *Runner) record(a *Attempt, reply *Reply) {
 	a.Provider, a.Target = reply.Provider, reply.Target
 	a.ReportedModel, a.SystemFingerprint = reply.ReportedModel, reply.SystemFingerprint
-	a.Usage, a.UpstreamCalls, a.Cached = reply.Usage, reply.UpstreamCalls, reply.Cached
+	a.Usage, a.UpstreamCalls, a.Cached, a.Redactions = reply.Usage, reply.UpstreamCalls, reply.Cached, reply.Redactions
 	if r.cost != nil && reply.Target != "" && !reply.Cached {
 		a.CostUSD = r.cost(reply.Target, reply.Usage)
+	}
+}
+
+// outputText is the part of an answer that is checked against the schema.
+func outputText(text string, tools []chat.ToolCall) string {
+	if text == "" && len(tools) == 1 {
+		// A provider that forces structured output through a tool returns
+		// it as the tool's arguments.
+		return tools[0].Function.Arguments
+	}
+	return text
+}
+
+// shadowCheck judges a shadow's answers as the task judges its own, so a
+// shadow record says whether the candidate's output would have passed.
+func shadowCheck(v *Validator) engine.ShadowCheck {
+	return func(a *answer.Answer) string {
+		_, outcome, problems := v.Check(outputText(a.Content, a.ToolCalls))
+		if outcome == OutcomeValid {
+			return ""
+		}
+		if len(problems) > 0 {
+			return problems[0] // the most specific
+		}
+		return outcome
 	}
 }
 
@@ -306,6 +350,9 @@ func (r *Runner) callEngine(ctx context.Context, c *Call) (*Reply, error) {
 		// The route's cache, filters, canary and shadow run inside the
 		// engine; they need to know whose task this is.
 		ctx = engine.WithCaller(ctx, engine.Caller{RequestID: c.Task.ID, Tenant: c.Task.Tenant})
+		if c.Route.Shadow != nil && c.Schema != nil {
+			ctx = engine.WithShadowCheck(ctx, shadowCheck(c.Schema))
+		}
 	}
 	res := r.engine.Run(ctx, c.Route, c.Request, col)
 	if g := res.Guard; g != nil && g.Blocked != nil {
@@ -318,6 +365,7 @@ func (r *Runner) callEngine(ctx context.Context, c *Call) (*Reply, error) {
 		reply.Provider, reply.Target = res.Served.Provider.Name(), res.Served.String()
 	}
 	reply.Cached = res.Cache == engine.CacheHit
+	reply.Redactions = res.Guard.Redactions()
 	if res.Err != nil {
 		reply.Text, reply.ToolCalls = "", nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/quota"
+	"github.com/sluice-llm/sluice/shared/sat"
 )
 
 // Queue hands a queued task to whatever runs async tasks: SQS on AWS, the
@@ -391,15 +392,28 @@ func (s *Service) Cancel(ctx context.Context, tenant, id string) (*Task, error) 
 
 // Reservation is what a task reserves against the tenant's quota at
 // submission: one request and one call's estimated tokens. Settlement at
-// the end replaces it with what every attempt used.
-func Reservation(req *Request, defaultOutput int) (chat.Usage, quota.Amounts) {
+// the end replaces it with what every attempt used. outputCap is the most
+// any of the task's models writes (Service.OutputCap), 0 for no limit: no
+// call can use more, whatever max_tokens says.
+func Reservation(req *Request, defaultOutput, outputCap int) (chat.Usage, quota.Amounts) {
 	c := chat.Request{Messages: req.Conversation()}
 	out := defaultOutput
 	if req.MaxTokens != nil {
 		out = *req.MaxTokens
 	}
+	if outputCap > 0 {
+		out = min(out, outputCap)
+	}
 	u := chat.Usage{PromptTokens: c.EstimateTokens() + len(req.Schema)/4, CompletionTokens: out}
-	return u, quota.Amounts{Requests: 1, Tokens: int64(u.PromptTokens + u.CompletionTokens)}
+	// Saturating: max_tokens is the client's number, up to 2^63-1, and a
+	// sum that wrapped negative would reserve nothing.
+	return u, quota.Amounts{Requests: 1, Tokens: sat.Add(int64(u.PromptTokens), int64(u.CompletionTokens))}
+}
+
+// OutputCap is the most output tokens one call of the request can use: the
+// largest of its models' routes' caps, or 0 when any of them has no cap.
+func (s *Service) OutputCap(req *Request) int {
+	return s.o.Runner.OutputCap(req.Models())
 }
 
 // record reports a task that reached its final state.
@@ -412,6 +426,11 @@ func (s *Service) record(t *Task) {
 		route = p + "/*" // a direct route: bounded dimensions, as chat's metrics do
 	}
 	m := &metrics.Task{Route: route, Outcome: string(t.Status), Attempts: len(t.Attempts)}
+	for _, a := range t.Attempts {
+		m.CacheHits += b2i(a.Cached)
+		m.Redactions += a.Redactions
+		m.Blocked = m.Blocked || a.Outcome == OutcomeBlocked
+	}
 	if !t.FinishedAt.IsZero() && !t.CreatedAt.IsZero() {
 		m.Duration = t.FinishedAt.Sub(t.CreatedAt)
 	}
@@ -423,4 +442,11 @@ func errCode(e *Error) string {
 		return ""
 	}
 	return e.Code
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/guard"
 	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
 	"github.com/sluice-llm/sluice/shared/quota"
@@ -256,7 +258,7 @@ func TestQuotaSettledWithEveryAttempt(t *testing.T) {
 	s := service(t, tasks.Options{Quota: q}, p)
 	limits := quota.Limits{TokensPerDay: 1_000_000, RequestsPerMinute: 100}
 	req := request(t, s, `{"model":"p","messages":[{"role":"user","content":"hi"}],"schema":`+personSchema+`}`)
-	_, amt := tasks.Reservation(req, 1024)
+	_, amt := tasks.Reservation(req, 1024, 0)
 	now := time.Now()
 	lease, err := q.Reserve(bg, "acme", limits, time.UTC, amt, now)
 	if err != nil {
@@ -312,6 +314,53 @@ func TestOutcomesAreRecorded(t *testing.T) {
 	for i, w := range want {
 		if got := rec.got[i].Route + " " + rec.got[i].Outcome; got != w {
 			t.Errorf("record %d: %q, want %q", i, got, w)
+		}
+	}
+
+	// What the route's features did is counted as for chat requests: a
+	// repeated task's cache hits, a blocked task, redacted output.
+	p := sim("m", simulated.Options{})
+	eng := featureEngine(p, func(rt *engine.Route) {
+		rt.Cache = &engine.CachePolicy{TTL: time.Hour}
+		redact, err := guard.NewRedactor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, err := guard.WordsRule("project-names", []string{"project zeus"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.Guard = &guard.Policy{Input: []guard.InputFilter{&guard.Block{Rules: []guard.Rule{block}}}, Output: []guard.OutputFilter{redact}}
+	})
+	rec = &taskMetrics{}
+	fs := tasks.NewService(tasks.Options{Store: tasks.NewMemory(), Runner: tasks.NewRunner(eng, tasks.RunnerOptions{}), Metrics: rec})
+	t.Cleanup(fs.Close)
+	// The simulated model answers the first branch, an email address; the
+	// redacted string still satisfies the second.
+	email := `{"model":"m","messages":[{"role":"user","content":"contact?"}],"schema":{"anyOf":[{"type":"string","format":"email"},{"type":"string"}]}}`
+	for i, body := range []string{email, email, `{"model":"m","messages":[{"role":"user","content":"Summarize Project Zeus"}]}`} {
+		if _, _, err := fs.Submit(bg, "", request(t, fs, body), nil); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := eng.Wait(bg); err != nil { // the cache write, before the repeat
+				t.Fatal(err)
+			}
+		}
+	}
+	type counts struct {
+		outcome               string
+		cacheHits, redactions int
+		blocked               bool
+	}
+	wantCounts := []counts{{"succeeded", 0, 1, false}, {"succeeded", 1, 0, false}, {"failed", 0, 0, true}}
+	if len(rec.got) != len(wantCounts) {
+		t.Fatalf("recorded %+v", rec.got)
+	}
+	for i, w := range wantCounts {
+		g := rec.got[i]
+		if got := (counts{g.Outcome, g.CacheHits, g.Redactions, g.Blocked}); got != w {
+			t.Errorf("feature record %d: %+v, want %+v", i, got, w)
 		}
 	}
 }

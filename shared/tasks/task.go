@@ -133,9 +133,11 @@ type Attempt struct {
 	LatencyMS         float64    `json:"latency_ms"`
 	// UpstreamCalls counts the calls the engine made for this attempt
 	// (retries and fallbacks included) that reached a provider.
-	UpstreamCalls int       `json:"upstream_calls"`
-	Cached        bool      `json:"cached,omitempty"`
-	StartedAt     time.Time `json:"started_at"`
+	UpstreamCalls int  `json:"upstream_calls"`
+	Cached        bool `json:"cached,omitempty"`
+	// Redactions counts the spans the route's output filters rewrote.
+	Redactions int       `json:"redactions,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
 }
 
 // Error explains why a task or attempt failed.
