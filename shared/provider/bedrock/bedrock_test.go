@@ -809,3 +809,31 @@ func TestFinishReason(t *testing.T) {
 		}
 	}
 }
+
+// Prompt cache reads and writes are relayed the OpenAI way (inside
+// prompt_tokens, reads as cached_tokens) and under Anthropic's names, so
+// cost can price each at its rate.
+func TestCacheTokensInUsage(t *testing.T) {
+	p, _ := newFake(t, streamFrames(t, messageStart, text(0, "ok"), blockStop(0), stop("end_turn"),
+		ev("metadata", `{"metrics":{"latencyMs":9},"usage":{"inputTokens":10,"outputTokens":5,"totalTokens":115,"cacheReadInputTokens":80,"cacheWriteInputTokens":20}}`)))
+	c, err := collect(t, mustStream(t, p, &chat.Request{Messages: []chat.Message{{Role: "user", Content: chat.TextContent("q")}}}))
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	want := chat.Usage{PromptTokens: 110, CompletionTokens: 5, TotalTokens: 115, CacheReadInputTokens: 80, CacheCreationInputTokens: 20,
+		PromptTokensDetails: &chat.PromptTokensDetails{CachedTokens: 80}}
+	if c.usage == nil || !reflect.DeepEqual(*c.usage, want) || c.usage.CachedTokens() != 80 {
+		t.Fatalf("usage %s\nwant %s", jsonOf(t, c.usage), jsonOf(t, want))
+	}
+
+	// Only writes: no tokens read from the cache, the write still counted.
+	p, _ = newFake(t, streamFrames(t, messageStart, text(0, "ok"), blockStop(0), stop("end_turn"),
+		ev("metadata", `{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":4,"cacheWriteInputTokens":50}}`)))
+	c, err = collect(t, mustStream(t, p, &chat.Request{Messages: []chat.Message{{Role: "user", Content: chat.TextContent("q")}}}))
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	if u := c.usage; u == nil || u.PromptTokens != 53 || u.TotalTokens != 54 || u.CacheCreationInputTokens != 50 || u.CachedTokens() != 0 {
+		t.Errorf("usage %+v", u)
+	}
+}
