@@ -63,17 +63,68 @@ func TestServesWithBuiltInDefaults(t *testing.T) {
 	}
 	go io.Copy(io.Discard, stderr)
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Post(url+"/v1/chat/completions", "", strings.NewReader(
-		`{"model":"sluice-fallback-demo","stream":true,"max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`))
-	if err != nil {
-		t.Fatal(err)
+	post := func(path, body string) (*http.Response, string) {
+		t.Helper()
+		resp, err := client.Post(url+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"content":"Simulated"`) || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+	resp, body := post("/v1/chat/completions", `{"model":"sluice-fallback-demo","stream":true,"max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"content":"Simulated"`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	if resp.Header.Get("X-Sluice-Provider") != "simulated" {
 		t.Errorf("served by %q, want the healthy second target", resp.Header.Get("X-Sluice-Provider"))
+	}
+
+	// Every door works on the built-in defaults too.
+	resp, body = post("/v1/messages", `{"model":"sluice-fallback-demo","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`)
+	var msg struct {
+		Type    string `json:"type"`
+		Content []struct {
+			Type, Text string
+		} `json:"content"`
+		StopReason string `json:"stop_reason"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &msg) != nil || msg.Type != "message" || len(msg.Content) != 1 ||
+		!strings.HasPrefix(msg.Content[0].Text, "Simulated") || msg.StopReason != "max_tokens" || resp.Header.Get("X-Sluice-Provider") != "simulated" {
+		t.Errorf("messages: %d %s", resp.StatusCode, body)
+	}
+	resp, body = post("/v1/responses", `{"model":"sluice-fallback-demo","max_output_tokens":3,"input":"hi"}`)
+	var r struct {
+		ID, Object, Status string
+		Output             []struct {
+			Type    string
+			Content []struct{ Type, Text string }
+		}
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &r) != nil || r.Object != "response" || !strings.HasPrefix(r.ID, "resp_") ||
+		len(r.Output) != 1 || r.Output[0].Type != "message" || !strings.HasPrefix(r.Output[0].Content[0].Text, "Simulated") {
+		t.Errorf("responses: %d %s", resp.StatusCode, body)
+	}
+	// The stored response can be read back (the default store is memory).
+	get, err := client.Get(url + "/v1/responses/" + r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get.Body.Close()
+	if get.StatusCode != 200 {
+		t.Errorf("GET the stored response: %d", get.StatusCode)
+	}
+	resp, body = post("/v1/embeddings", `{"model":"sluice-embed","input":["first text","second text"]}`)
+	var emb struct {
+		Object string
+		Data   []struct {
+			Index     int
+			Embedding []float64
+		}
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &emb) != nil || emb.Object != "list" || len(emb.Data) != 2 ||
+		emb.Data[1].Index != 1 || len(emb.Data[0].Embedding) == 0 || len(emb.Data[0].Embedding) != len(emb.Data[1].Embedding) {
+		t.Errorf("embeddings: %d %.300s", resp.StatusCode, body)
 	}
 }

@@ -23,11 +23,23 @@ type converseRequest struct {
 	Messages []struct {
 		Role    string `json:"role"`
 		Content []struct {
-			Text       *string         `json:"text"`
-			ToolUse    json.RawMessage `json:"toolUse"`
-			ToolResult json.RawMessage `json:"toolResult"`
+			Text             *string         `json:"text"`
+			ToolUse          json.RawMessage `json:"toolUse"`
+			ToolResult       json.RawMessage `json:"toolResult"`
+			ReasoningContent *struct {
+				ReasoningText *struct {
+					Text      string `json:"text"`
+					Signature string `json:"signature"`
+				} `json:"reasoningText"`
+				RedactedContent string `json:"redactedContent"` // a blob: base64
+			} `json:"reasoningContent"`
 		} `json:"content"`
 	} `json:"messages"`
+	AdditionalModelRequestFields struct {
+		Thinking *struct {
+			Type string `json:"type"`
+		} `json:"thinking"`
+	} `json:"additionalModelRequestFields"`
 	System []struct {
 		Text string `json:"text"`
 	} `json:"system"`
@@ -82,6 +94,40 @@ func (c *converseRequest) asChat(model string) *chat.Request {
 	return req
 }
 
+// thinks reports whether the request enables Claude's extended thinking.
+func (c *converseRequest) thinks() bool {
+	t := c.AdditionalModelRequestFields.Thinking
+	return t != nil && (t.Type == "enabled" || t.Type == "adaptive")
+}
+
+// turns restates the messages for checkThinking, in Anthropic's names.
+func (c *converseRequest) turns() []turn {
+	var out []turn
+	for _, m := range c.Messages {
+		t := turn{role: m.Role}
+		for _, b := range m.Content {
+			var tb thinkBlock
+			switch rc := b.ReasoningContent; {
+			case b.Text != nil:
+				tb.typ = "text"
+			case b.ToolUse != nil:
+				tb.typ = "tool_use"
+			case b.ToolResult != nil:
+				tb.typ = "tool_result"
+			case rc != nil && rc.ReasoningText != nil:
+				tb = thinkBlock{typ: "thinking", thinking: rc.ReasoningText.Text, signature: rc.ReasoningText.Signature}
+			case rc != nil:
+				tb = thinkBlock{typ: "redacted_thinking", data: rc.RedactedContent}
+			default:
+				tb.typ = "other"
+			}
+			t.blocks = append(t.blocks, tb)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
 func (s *server) bedrock(w http.ResponseWriter, r *http.Request) {
 	model := r.PathValue("model")
 	var req converseRequest
@@ -92,6 +138,16 @@ func (s *server) bedrock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.count(model)
+	if req.thinks() {
+		if msg := checkThinking(req.turns()); msg != "" {
+			// Bedrock passes Claude's refusal on as a validation error.
+			w.Header().Set("X-Amzn-Errortype", "ValidationException")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"message":%q}`, "The model returned the following errors: "+msg)
+			return
+		}
+	}
 	c := req.asChat(model)
 	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 	w.WriteHeader(http.StatusOK)
@@ -113,6 +169,24 @@ func (s *server) bedrock(w http.ResponseWriter, r *http.Request) {
 	}
 	send("messageStart", map[string]any{"role": "assistant"})
 	stop, output := "end_turn", 0
+	next := int32(0) // the next content block's index
+	if req.thinks() {
+		prompt := lastUser(c.Messages)
+		text := ""
+		for _, piece := range thinkingPieces(prompt) {
+			text += piece
+			send("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]any{"text": piece}}})
+			output++
+		}
+		send("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"reasoningContent": map[string]any{"signature": sign(text)}}})
+		send("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+		next = 1
+		if strings.Contains(prompt, redactTrigger) {
+			send("contentBlockDelta", map[string]any{"contentBlockIndex": next, "delta": map[string]any{"reasoningContent": map[string]any{"redactedContent": redactedData(prompt)}}})
+			send("contentBlockStop", map[string]any{"contentBlockIndex": next})
+			next++
+		}
+	}
 	if calls := simulated.ToolCallFragments(c); len(calls) > 0 {
 		// Bedrock, like Anthropic, streams one block at a time.
 		stop = "tool_use"
@@ -120,23 +194,23 @@ func (s *server) bedrock(w http.ResponseWriter, r *http.Request) {
 			if first.ID == "" {
 				continue
 			}
-			send("contentBlockStart", map[string]any{"contentBlockIndex": first.Index,
+			send("contentBlockStart", map[string]any{"contentBlockIndex": next + int32(first.Index),
 				"start": map[string]any{"toolUse": map[string]any{"toolUseId": "tooluse_" + strings.TrimPrefix(first.ID, "call_"), "name": first.Function.Name}}})
 			for _, tc := range calls {
 				if tc.Index == first.Index && tc.Function.Arguments != "" {
-					send("contentBlockDelta", map[string]any{"contentBlockIndex": tc.Index,
+					send("contentBlockDelta", map[string]any{"contentBlockIndex": next + int32(tc.Index),
 						"delta": map[string]any{"toolUse": map[string]any{"input": tc.Function.Arguments}}})
 					output++
 				}
 			}
-			send("contentBlockStop", map[string]any{"contentBlockIndex": first.Index})
+			send("contentBlockStop", map[string]any{"contentBlockIndex": next + int32(first.Index)})
 		}
 	} else {
 		for _, piece := range simulated.Answer(c.Messages, 12) {
-			send("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": piece}})
+			send("contentBlockDelta", map[string]any{"contentBlockIndex": next, "delta": map[string]any{"text": piece}})
 			output++
 		}
-		send("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+		send("contentBlockStop", map[string]any{"contentBlockIndex": next})
 	}
 	send("messageStop", map[string]any{"stopReason": stop})
 	input := c.EstimateTokens()

@@ -9,6 +9,9 @@
 // exactly what to expect. Models whose names start with a fault answer with
 // it: fail-400 (a bad request naming its param), fail-429 and fail-503 (with
 // Retry-After: 1). GET /_calls returns the number of calls per model.
+// Claude's extended thinking is faked on Anthropic and Bedrock alike
+// (thinking.go): signed thinking blocks, and Claude's refusal of a tool
+// loop's turn sent back without them.
 //
 // Usage: fakeupstream [-addr 127.0.0.1:0] [-port-file PATH]
 package main
@@ -260,12 +263,40 @@ type anthropicRequest struct {
 		Name string `json:"name"`
 	} `json:"tool_choice"`
 	// System counts toward count_tokens (bytes, as sent).
-	System json.RawMessage `json:"system"`
+	System   json.RawMessage `json:"system"`
+	Thinking *struct {
+		Type string `json:"type"`
+	} `json:"thinking"`
 }
 
 type anthropicBlock struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
+	Type      string `json:"type"`
+	Text      string `json:"text"`
+	Thinking  string `json:"thinking"`
+	Signature string `json:"signature"`
+	Data      string `json:"data"`
+}
+
+// thinks reports whether the request enables extended thinking.
+func (a *anthropicRequest) thinks() bool {
+	return a.Thinking != nil && (a.Thinking.Type == "enabled" || a.Thinking.Type == "adaptive")
+}
+
+// turns restates the messages for checkThinking.
+func (a *anthropicRequest) turns() []turn {
+	var out []turn
+	for _, m := range a.Messages {
+		t := turn{role: m.Role}
+		var blocks []anthropicBlock
+		if json.Unmarshal(m.Content, &blocks) != nil {
+			blocks = []anthropicBlock{{Type: "text"}} // a string
+		}
+		for _, b := range blocks {
+			t.blocks = append(t.blocks, thinkBlock{typ: b.Type, thinking: b.Thinking, signature: b.Signature, data: b.Data})
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // asChat restates a Messages request as the chat request the simulated
@@ -319,6 +350,14 @@ func (s *server) anthropic(w http.ResponseWriter, r *http.Request) {
 	if fault(w, req.Model, true) {
 		return
 	}
+	if req.thinks() {
+		if msg := checkThinking(req.turns()); msg != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"type":"error","error":{"type":"invalid_request_error","message":%q}}`, msg)
+			return
+		}
+	}
 	c := req.asChat()
 	send := sse(w)
 	input := c.EstimateTokens()
@@ -329,6 +368,29 @@ func (s *server) anthropic(w http.ResponseWriter, r *http.Request) {
 			"cache_read_input_tokens": input / 2, "cache_creation_input_tokens": input / 4}}}))
 	send("ping", `{"type": "ping"}`)
 	stop, output := "end_turn", 0
+	// next is the index of the next content block.
+	next := 0
+	if req.thinks() {
+		prompt := lastUser(c.Messages)
+		send("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`)
+		text := ""
+		for _, piece := range thinkingPieces(prompt) {
+			text += piece
+			send("content_block_delta", mustJSON(map[string]any{"type": "content_block_delta", "index": 0,
+				"delta": map[string]any{"type": "thinking_delta", "thinking": piece}}))
+			output++
+		}
+		send("content_block_delta", mustJSON(map[string]any{"type": "content_block_delta", "index": 0,
+			"delta": map[string]any{"type": "signature_delta", "signature": sign(text)}}))
+		send("content_block_stop", `{"type":"content_block_stop","index":0}`)
+		next = 1
+		if strings.Contains(prompt, redactTrigger) {
+			send("content_block_start", mustJSON(map[string]any{"type": "content_block_start", "index": next,
+				"content_block": map[string]any{"type": "redacted_thinking", "data": redactedData(prompt)}}))
+			send("content_block_stop", fmt.Sprintf(`{"type":"content_block_stop","index":%d}`, next))
+			next++
+		}
+	}
 	if calls := simulated.ToolCallFragments(c); len(calls) > 0 {
 		// Anthropic streams one block at a time, so the interleaved
 		// fragments of parallel calls are regrouped per call.
@@ -337,26 +399,26 @@ func (s *server) anthropic(w http.ResponseWriter, r *http.Request) {
 			if first.ID == "" {
 				continue
 			}
-			send("content_block_start", mustJSON(map[string]any{"type": "content_block_start", "index": first.Index,
+			send("content_block_start", mustJSON(map[string]any{"type": "content_block_start", "index": next + first.Index,
 				"content_block": map[string]any{"type": "tool_use", "id": "toolu_" + strings.TrimPrefix(first.ID, "call_"),
 					"name": first.Function.Name, "input": map[string]any{}}}))
 			for _, tc := range calls {
 				if tc.Index == first.Index && tc.Function.Arguments != "" {
-					send("content_block_delta", mustJSON(map[string]any{"type": "content_block_delta", "index": tc.Index,
+					send("content_block_delta", mustJSON(map[string]any{"type": "content_block_delta", "index": next + tc.Index,
 						"delta": map[string]any{"type": "input_json_delta", "partial_json": tc.Function.Arguments}}))
 					output++
 				}
 			}
-			send("content_block_stop", fmt.Sprintf(`{"type":"content_block_stop","index":%d}`, first.Index))
+			send("content_block_stop", fmt.Sprintf(`{"type":"content_block_stop","index":%d}`, next+first.Index))
 		}
 	} else {
-		send("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
+		send("content_block_start", fmt.Sprintf(`{"type":"content_block_start","index":%d,"content_block":{"type":"text","text":""}}`, next))
 		for _, piece := range simulated.Answer(c.Messages, 12) {
-			send("content_block_delta", mustJSON(map[string]any{"type": "content_block_delta", "index": 0,
+			send("content_block_delta", mustJSON(map[string]any{"type": "content_block_delta", "index": next,
 				"delta": map[string]any{"type": "text_delta", "text": piece}}))
 			output++
 		}
-		send("content_block_stop", `{"type":"content_block_stop","index":0}`)
+		send("content_block_stop", fmt.Sprintf(`{"type":"content_block_stop","index":%d}`, next))
 	}
 	send("message_delta", mustJSON(map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil},
 		"usage": map[string]any{"output_tokens": output}}))

@@ -25,11 +25,17 @@ type Answer struct {
 	Content   string `json:"content,omitempty"`
 	Reasoning string `json:"reasoning,omitempty"`
 	Refusal   string `json:"refusal,omitempty"`
-	// ReasoningSignature, RedactedReasoning and StopSequence are what
-	// Anthropic-shaped upstreams add, which the Messages door relays.
+	// Thinking is the reasoning as the blocks an Anthropic-shaped upstream
+	// signed or redacted, in order, when it did: the client must get them
+	// back whole to continue a tool loop. Their texts together are
+	// Reasoning. StopSequence is the stop sequence that ended the answer.
+	Thinking     []chat.ThinkingBlock `json:"thinking,omitempty"`
+	StopSequence string               `json:"stop_sequence,omitempty"`
+	// ReasoningSignature and RedactedReasoning are how entries stored
+	// before Thinking kept one block's signature and the redacted blocks;
+	// Replay still reads them.
 	ReasoningSignature string          `json:"reasoning_signature,omitempty"`
 	RedactedReasoning  []string        `json:"redacted_reasoning,omitempty"`
-	StopSequence       string          `json:"stop_sequence,omitempty"`
 	ToolCalls          []chat.ToolCall `json:"tool_calls,omitempty"`
 	// FunctionCall is a legacy function_call (clients that send functions).
 	FunctionCall *chat.FunctionCall `json:"function_call,omitempty"`
@@ -44,25 +50,33 @@ type Answer struct {
 // Builder accumulates events into an Answer. The zero value is ready.
 type Builder struct {
 	content, reasoning, refusal strings.Builder
-	signature, stopSeq          string
-	redacted                    []string
-	tools                       []chat.ToolCall
-	function                    *chat.FunctionCall
-	finish                      string
-	usage                       *chat.Usage
-	model, fingerprint, tier    string
+	stopSeq                     string
+	// blocks are the reasoning blocks so far; open says the last one is a
+	// thinking block still taking text. A signature ends a block, as
+	// Anthropic and Bedrock send it last. marked: some block is signed or
+	// redacted, so the blocks are worth keeping.
+	blocks                   []block
+	open, marked             bool
+	tools                    []chat.ToolCall
+	function                 *chat.FunctionCall
+	finish                   string
+	usage                    *chat.Usage
+	model, fingerprint, tier string
+}
+
+// block is a reasoning block under construction: its text is
+// reasoning[start:end].
+type block struct {
+	typ, signature, data string
+	start, end           int
 }
 
 // Add folds one event in. Tool call fragments are joined by index, as
 // OpenAI's streaming format defines.
 func (b *Builder) Add(ev *provider.Event) {
 	b.content.WriteString(ev.Content)
-	b.reasoning.WriteString(ev.Reasoning)
 	b.refusal.WriteString(ev.Refusal)
-	b.signature += ev.ReasoningSignature
-	if ev.RedactedReasoning != "" {
-		b.redacted = append(b.redacted, ev.RedactedReasoning)
-	}
+	b.addReasoning(ev)
 	if ev.StopSequence != "" {
 		b.stopSeq = ev.StopSequence
 	}
@@ -124,13 +138,52 @@ func (b *Builder) Add(ev *provider.Event) {
 	}
 }
 
+// addReasoning folds in an event's reasoning, in the order an event
+// carries it: a redacted block, text, then the signature that ends the
+// text's block.
+func (b *Builder) addReasoning(ev *provider.Event) {
+	if ev.RedactedReasoning != "" {
+		n := b.reasoning.Len()
+		b.blocks = append(b.blocks, block{typ: chat.RedactedType, data: ev.RedactedReasoning, start: n, end: n})
+		b.open, b.marked = false, true
+	}
+	if ev.Reasoning != "" || ev.ReasoningSignature != "" {
+		if !b.open {
+			n := b.reasoning.Len()
+			b.blocks = append(b.blocks, block{typ: chat.ThinkingType, start: n, end: n})
+			b.open = true
+		}
+		b.reasoning.WriteString(ev.Reasoning)
+		last := &b.blocks[len(b.blocks)-1]
+		last.end = b.reasoning.Len()
+		if ev.ReasoningSignature != "" {
+			last.signature = ev.ReasoningSignature
+			b.open, b.marked = false, true
+		}
+	}
+}
+
+// Thinking returns the reasoning blocks so far when the upstream signed or
+// redacted any, nil otherwise.
+func (b *Builder) Thinking() []chat.ThinkingBlock {
+	if !b.marked {
+		return nil
+	}
+	text := b.reasoning.String()
+	out := make([]chat.ThinkingBlock, len(b.blocks))
+	for i, k := range b.blocks {
+		out[i] = chat.ThinkingBlock{Type: k.typ, Thinking: text[k.start:k.end], Signature: k.signature, Data: k.data}
+	}
+	return out
+}
+
 // Reset forgets everything added, for an attempt that is replaced.
 func (b *Builder) Reset() {
 	b.content.Reset()
 	b.reasoning.Reset()
 	b.refusal.Reset()
 	b.tools, b.function, b.finish, b.usage = nil, nil, "", nil
-	b.signature, b.stopSeq, b.redacted = "", "", nil
+	b.blocks, b.open, b.marked, b.stopSeq = nil, false, false, ""
 	b.model, b.fingerprint, b.tier = "", "", ""
 }
 
@@ -160,9 +213,8 @@ func (b *Builder) Answer() *Answer {
 		ToolCalls:     cloneCalls(b.tools),
 		FinishReason:  b.finish,
 
-		ReasoningSignature: b.signature,
-		RedactedReasoning:  append([]string(nil), b.redacted...),
-		StopSequence:       b.stopSeq,
+		Thinking:     b.Thinking(),
+		StopSequence: b.stopSeq,
 
 		SystemFingerprint: b.fingerprint,
 		ServiceTier:       b.tier,
@@ -218,22 +270,8 @@ func (a *Answer) Replay(emit func(ev *provider.Event) error) error {
 		}
 		return nil
 	}
-	for _, r := range a.RedactedReasoning {
-		reset()
-		ev.RedactedReasoning = r
-		if err := emit(&ev); err != nil {
-			return err
-		}
-	}
-	if err := text(a.Reasoning, func(s string) { ev.Reasoning = s }); err != nil {
+	if err := a.replayReasoning(&ev, reset, text, emit); err != nil {
 		return err
-	}
-	if a.ReasoningSignature != "" {
-		reset()
-		ev.ReasoningSignature = a.ReasoningSignature
-		if err := emit(&ev); err != nil {
-			return err
-		}
 	}
 	if err := text(a.Content, func(s string) { ev.Content = s }); err != nil {
 		return err
@@ -271,6 +309,48 @@ func (a *Answer) Replay(emit func(ev *provider.Event) error) error {
 	u := a.Usage
 	ev.Usage = &u
 	return emit(&ev)
+}
+
+// replayReasoning emits the reasoning block by block, each signature after
+// its text, when the answer has blocks; else the text, then what entries
+// stored before blocks kept.
+func (a *Answer) replayReasoning(ev *provider.Event, reset func(), text func(string, func(string)) error, emit func(*provider.Event) error) error {
+	one := func(set func()) error {
+		reset()
+		set()
+		return emit(ev)
+	}
+	if len(a.Thinking) > 0 {
+		for _, k := range a.Thinking {
+			if k.Type == chat.RedactedType {
+				if err := one(func() { ev.RedactedReasoning = k.Data }); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := text(k.Thinking, func(s string) { ev.Reasoning = s }); err != nil {
+				return err
+			}
+			if k.Signature != "" {
+				if err := one(func() { ev.ReasoningSignature = k.Signature }); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, r := range a.RedactedReasoning {
+		if err := one(func() { ev.RedactedReasoning = r }); err != nil {
+			return err
+		}
+	}
+	if err := text(a.Reasoning, func(s string) { ev.Reasoning = s }); err != nil {
+		return err
+	}
+	if a.ReasoningSignature != "" {
+		return one(func() { ev.ReasoningSignature = a.ReasoningSignature })
+	}
+	return nil
 }
 
 // cut returns a length of at most n bytes that ends on a UTF-8 rune

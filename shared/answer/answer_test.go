@@ -18,8 +18,16 @@ func TestReplayRebuilds(t *testing.T) {
 		{Content: "short", FinishReason: "stop", Usage: chat.Usage{PromptTokens: 3, CompletionTokens: 1, TotalTokens: 4}},
 		{Content: long, Reasoning: "think " + long, FinishReason: "length"},
 		{Refusal: "I can't help with that.", FinishReason: "stop"},
-		{RedactedReasoning: []string{"opaque1", "opaque2"}, Reasoning: "hm", ReasoningSignature: "c2ln",
-			Content: "done", StopSequence: "END", FinishReason: "stop"},
+		{Reasoning: "hmfirst. second.", Thinking: []chat.ThinkingBlock{
+			{Type: "redacted_thinking", Data: "opaque1"},
+			{Type: "thinking", Thinking: "hm", Signature: "c2ln"},
+			{Type: "redacted_thinking", Data: "opaque2"},
+			{Type: "thinking", Thinking: "", Signature: "ZW1wdHk="},
+			{Type: "thinking", Thinking: "first. ", Signature: "Zmlyc3Q="},
+			{Type: "thinking", Thinking: "second."}, // unsigned, after the signed ones
+		}, Content: "done", StopSequence: "END", FinishReason: "stop"},
+		{Reasoning: "think " + long, Thinking: []chat.ThinkingBlock{{Type: "thinking", Thinking: "think " + long, Signature: "c2ln"}},
+			Content: "ok", FinishReason: "stop"},
 		{ToolCalls: []chat.ToolCall{
 			{ID: "call_1", Type: "function", Function: chat.FunctionCall{Name: "get_weather", Arguments: `{"city":"Paris"}`}},
 			{ID: "call_2", Type: "function", Function: chat.FunctionCall{Name: "get_time", Arguments: `{}`}},
@@ -92,5 +100,69 @@ func TestDigest(t *testing.T) {
 		if c.Digest() == a.Digest() {
 			t.Errorf("%+v has the digest of %+v", c, a)
 		}
+	}
+}
+
+// Entries stored before answers kept their blocks hold one signature and
+// the redacted blocks apart; they replay as the blocks they were.
+func TestReplayReadsOldEntries(t *testing.T) {
+	old := &Answer{RedactedReasoning: []string{"opaque1"}, Reasoning: "hm", ReasoningSignature: "c2ln",
+		Content: "done", FinishReason: "stop"}
+	var b Builder
+	if err := old.Replay(func(ev *provider.Event) error { b.Add(ev); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got := b.Answer()
+	want := []chat.ThinkingBlock{{Type: "redacted_thinking", Data: "opaque1"}, {Type: "thinking", Thinking: "hm", Signature: "c2ln"}}
+	if !reflect.DeepEqual(got.Thinking, want) || got.Reasoning != "hm" || got.Content != "done" {
+		t.Errorf("got %+v", got)
+	}
+}
+
+// Reasoning without signatures (DeepSeek, vLLM) keeps no blocks: there is
+// nothing a client must send back.
+func TestUnsignedReasoningKeepsNoBlocks(t *testing.T) {
+	var b Builder
+	b.Add(&provider.Event{Reasoning: "a"})
+	b.Add(&provider.Event{Reasoning: "b"})
+	b.Add(&provider.Event{Content: "c"})
+	if a := b.Answer(); a.Thinking != nil || a.Reasoning != "ab" {
+		t.Errorf("%+v", a)
+	}
+}
+
+// An upstream that repeats a call's id, type and name in every fragment
+// (some OpenAI-compatible servers do) still yields each once, with the
+// arguments joined, for parallel calls interleaved too.
+func TestBuilderRepeatedIDAndName(t *testing.T) {
+	var b Builder
+	frag := func(i int, id, name, args string) provider.Event {
+		return provider.Event{ToolCalls: []chat.ToolCallDelta{{Index: i, ID: id, Type: "function",
+			Function: chat.FunctionCallDelta{Name: name, Arguments: args}}}}
+	}
+	for _, ev := range []provider.Event{
+		frag(0, "call_a", "get_weather", ""),
+		frag(0, "call_a", "get_weather", `{"city":`),
+		frag(1, "call_b", "get_time", `{"tz"`),
+		frag(0, "call_a", "get_weather", `"Paris"}`),
+		frag(1, "call_b", "get_time", `:"CET"}`),
+		{FunctionCall: &chat.FunctionCallDelta{Name: "legacy", Arguments: `{"a":`}},
+		{FunctionCall: &chat.FunctionCallDelta{Name: "legacy", Arguments: `1}`}},
+	} {
+		b.Add(&ev)
+	}
+	a := b.Answer()
+	want := []chat.ToolCall{
+		{ID: "call_a", Type: "function", Function: chat.FunctionCall{Name: "get_weather", Arguments: `{"city":"Paris"}`}},
+		{ID: "call_b", Type: "function", Function: chat.FunctionCall{Name: "get_time", Arguments: `{"tz":"CET"}`}},
+	}
+	if !reflect.DeepEqual(a.ToolCalls, want) {
+		t.Errorf("tool calls %+v\nwant %+v", a.ToolCalls, want)
+	}
+	if a.FunctionCall == nil || *a.FunctionCall != (chat.FunctionCall{Name: "legacy", Arguments: `{"a":1}`}) {
+		t.Errorf("function call %+v", a.FunctionCall)
+	}
+	if n := b.Len(); n != len("get_weather")+len(`{"city":"Paris"}`)+len("get_time")+len(`{"tz":"CET"}`)+len("legacy")+len(`{"a":1}`) {
+		t.Errorf("Len %d counts a repeated name", n)
 	}
 }

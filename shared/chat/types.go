@@ -140,10 +140,53 @@ type Message struct {
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	Refusal    string     `json:"refusal,omitempty"`
+	// ReasoningContent is an assistant turn's reasoning as sluice (and
+	// vLLM, DeepSeek) return it; ThinkingBlocks is the same reasoning as
+	// signed blocks (LiteLLM's thinking_blocks), which Claude requires back
+	// unchanged on the assistant turn of a tool loop while thinking. The
+	// Anthropic and Bedrock adapters send the blocks and leave the text
+	// out (Claude takes no unsigned reasoning); OpenAI-compatible
+	// upstreams get reasoning_content as sent and never the blocks.
+	ReasoningContent string          `json:"reasoning_content,omitempty"`
+	ThinkingBlocks   []ThinkingBlock `json:"thinking_blocks,omitempty"`
 	// Extra keeps unmodelled members: the legacy function_call, DeepSeek's
-	// prefix and reasoning_content, cache_control, audio. Like the Extra of
-	// parts and tools, it is read and written with the Request.
+	// prefix, cache_control, audio. Like the Extra of parts and tools, it
+	// is read and written with the Request.
 	Extra Extra `json:"-"`
+}
+
+// ThinkingBlock is one block of reasoning as Anthropic-shaped upstreams
+// (Claude on Anthropic and on Bedrock) sign it: thinking text with its
+// signature, or a redacted_thinking block's opaque data. The shape is
+// LiteLLM's thinking_blocks, so clients written for it work unchanged.
+type ThinkingBlock struct {
+	Type      string `json:"type"` // thinking or redacted_thinking
+	Thinking  string `json:"thinking,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Data      string `json:"data,omitempty"`
+}
+
+// Thinking block types.
+const (
+	ThinkingType = "thinking"
+	RedactedType = "redacted_thinking"
+)
+
+// MarshalJSON writes a thinking block with both its text and signature,
+// even empty (a signed block whose text the upstream left out is still a
+// block Claude wants back whole), and a redacted block with its data.
+func (t ThinkingBlock) MarshalJSON() ([]byte, error) {
+	if t.Type == RedactedType {
+		return json.Marshal(struct {
+			Type string `json:"type"`
+			Data string `json:"data"`
+		}{t.Type, t.Data})
+	}
+	return json.Marshal(struct {
+		Type      string `json:"type"`
+		Thinking  string `json:"thinking"`
+		Signature string `json:"signature"`
+	}{t.Type, t.Thinking, t.Signature})
 }
 
 // Content is a message's content: plain text, a list of parts, or null
@@ -317,12 +360,15 @@ type Choice struct {
 // ResponseMessage is the assistant message of a Response; content is null
 // when the model only called tools.
 type ResponseMessage struct {
-	Role             string        `json:"role"`
-	Content          *string       `json:"content"`
-	ReasoningContent string        `json:"reasoning_content,omitempty"`
-	ToolCalls        []ToolCall    `json:"tool_calls,omitempty"`
-	FunctionCall     *FunctionCall `json:"function_call,omitempty"`
-	Refusal          *string       `json:"refusal"`
+	Role             string  `json:"role"`
+	Content          *string `json:"content"`
+	ReasoningContent string  `json:"reasoning_content,omitempty"`
+	// ThinkingBlocks is set when the upstream signs its reasoning; the
+	// client sends it back with the message (see Message).
+	ThinkingBlocks []ThinkingBlock `json:"thinking_blocks,omitempty"`
+	ToolCalls      []ToolCall      `json:"tool_calls,omitempty"`
+	FunctionCall   *FunctionCall   `json:"function_call,omitempty"`
+	Refusal        *string         `json:"refusal"`
 }
 
 // Chunk is one streamed chat.completion.chunk.

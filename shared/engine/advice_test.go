@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +133,108 @@ func (recorder) Name() string { return "rec" }
 func (r recorder) Stream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
 	r.f(req)
 	return simulated.New(simulated.Options{Tokens: 1}).Stream(ctx, req)
+}
+
+// slowFailing fails after taking the given time on the engine's clock.
+type slowFailing struct {
+	name  string
+	err   *provider.Error
+	took  time.Duration
+	clock *fakeClock
+}
+
+func (s *slowFailing) Name() string { return s.name }
+func (s *slowFailing) Stream(context.Context, *provider.Request) (provider.Stream, error) {
+	s.clock.advance(s.took)
+	e := *s.err
+	e.Provider = s.name
+	return nil, &e
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// When the request's time is spent, a client retry would start over with
+// no better chance and add load: X-Should-Retry is false even though only
+// one call was made. Whether the time ran out in the call (a timeout) or
+// before the next target (skipped for the deadline). With time left, the
+// same failure leaves the client free to retry.
+func TestSpentDeadlineMeansNoClientRetry(t *testing.T) {
+	timeout := &provider.Error{Kind: provider.KindTimeout, Status: 504}
+	unavailable := &provider.Error{Kind: provider.KindUnavailable, Status: 503}
+	cases := []struct {
+		name        string
+		err         *provider.Error
+		took        time.Duration // of the 10s the request has
+		targets     int
+		wantNoRetry bool
+		wantSkip    bool
+	}{
+		{"timed out with the time spent", timeout, 9995 * time.Millisecond, 1, true, false},
+		{"timed out with time left", timeout, time.Second, 1, false, false},
+		{"next target skipped for the deadline", unavailable, 9995 * time.Millisecond, 2, true, true},
+		{"next target tried with time left", unavailable, time.Second, 1, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			var ps []provider.Provider
+			for i := range c.targets {
+				ps = append(ps, &slowFailing{name: string(rune('a' + i)), err: c.err, took: c.took, clock: clock})
+			}
+			p := fast()
+			p.MaxAttempts = 1
+			p.Total, p.MinAttempt = 10*time.Second, 100*time.Millisecond
+			e, rt := newEngine(p, ps, Options{Now: clock.now})
+			res := e.Run(context.Background(), rt, prompt("x"), &recSink{})
+			if res.Err == nil || res.NoClientRetry != c.wantNoRetry {
+				t.Fatalf("err %v no-retry %v attempts %+v", res.Err, res.NoClientRetry, res.Attempts)
+			}
+			skipped := len(res.Attempts) == 2 && res.Attempts[1].Skipped == "deadline"
+			if skipped != c.wantSkip || res.Attempts[0].Skipped != "" {
+				t.Errorf("attempts %+v", res.Attempts)
+			}
+			if c.wantSkip && res.Err.Kind != provider.KindTimeout {
+				t.Errorf("err %v, want a timeout", res.Err)
+			}
+		})
+	}
+}
+
+// blocking waits for the request's context to end, as an upstream that
+// never answers does.
+type blocking struct{}
+
+func (blocking) Name() string { return "blocking" }
+func (blocking) Stream(ctx context.Context, _ *provider.Request) (provider.Stream, error) {
+	<-ctx.Done()
+	return nil, provider.AsError("blocking", ctx.Err())
+}
+
+// The request's own deadline ending a call is a spent deadline too: a
+// timeout the client is told not to retry, with a Retry-After.
+func TestRouteDeadlineMeansNoClientRetry(t *testing.T) {
+	p := fast()
+	p.MaxAttempts = 1
+	p.FirstToken, p.Total = time.Minute, 50*time.Millisecond // the total deadline ends the call
+	p.RetryAfter = 2 * time.Second
+	e, rt := newEngine(p, []provider.Provider{blocking{}}, Options{})
+	res := e.Run(context.Background(), rt, prompt("x"), &recSink{})
+	if res.Err == nil || res.Err.Kind != provider.KindTimeout || !res.NoClientRetry || res.RetryAfter != 2*time.Second {
+		t.Fatalf("err %v no-retry %v retry-after %v", res.Err, res.NoClientRetry, res.RetryAfter)
+	}
 }

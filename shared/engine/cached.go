@@ -123,6 +123,9 @@ func (e *Engine) cachePut(rt *Route, key string, res Result, rec *answerTap) {
 		a := rec.answer(&res)
 		g := rt.Guard
 		a.Content, a.Reasoning, a.Refusal = g.RedactText(a.Content), g.RedactText(a.Reasoning), g.RedactText(a.Refusal)
+		for i := range a.Thinking {
+			a.Thinking[i].Thinking = g.RedactText(a.Thinking[i].Thinking)
+		}
 		entry := &cache.Entry{Answer: *a, Created: created}
 		ttl := rt.Cache.TTL
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

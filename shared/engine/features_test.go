@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -506,5 +507,38 @@ func TestShadowCheckJudgesBothSides(t *testing.T) {
 	rec, _ := res.Shadow.Wait(context.Background())
 	if rec.Primary.Check != "valid" || rec.Candidate.Check != "invalid: not a JSON object" || rec.Match {
 		t.Errorf("checks %q / %q match %v", rec.Primary.Check, rec.Candidate.Check, rec.Match)
+	}
+}
+
+// thinkSink builds the answer's reasoning blocks as a client would.
+type thinkSink struct {
+	recSink
+	b answer.Builder
+}
+
+func (s *thinkSink) Event(ev *provider.Event) error {
+	s.b.Add(ev)
+	return s.recSink.Event(ev)
+}
+
+// TestGuardKeepsSignedBlocksWhole: the output filters hold back the tail
+// of reasoning that could still become a match; the signature that ends a
+// block releases it, so the block's text stays in its block (and its
+// signature matches it) instead of spilling into the next.
+func TestGuardKeepsSignedBlocksWhole(t *testing.T) {
+	p := &scripted{name: "p", events: []provider.Event{
+		{Reasoning: "Ask bob@exa"}, {Reasoning: "mple.com"}, {ReasoningSignature: "c2lnLTE="},
+		{Reasoning: "Then call"}, {ReasoningSignature: "c2lnLTI="},
+		{Content: "done"}, {FinishReason: "stop"}}}
+	rt := &Route{Name: "r", Targets: targets(p), Policy: fast(), Guard: redactPolicy(t)}
+	e := New([]*Route{rt}, []provider.Provider{p}, Options{})
+	var s thinkSink
+	if res := e.Run(context.Background(), rt, prompt("x"), &s); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	want := []chat.ThinkingBlock{{Type: "thinking", Thinking: "Ask [REDACTED_EMAIL]", Signature: "c2lnLTE="},
+		{Type: "thinking", Thinking: "Then call", Signature: "c2lnLTI="}}
+	if got := s.b.Answer().Thinking; !reflect.DeepEqual(got, want) {
+		t.Errorf("blocks %+v\nwant %+v", got, want)
 	}
 }

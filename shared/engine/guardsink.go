@@ -18,13 +18,18 @@ type guardSink struct {
 }
 
 func (g *guardSink) Event(ev *provider.Event) error {
-	if ev.Content == "" && ev.Reasoning == "" && ev.Refusal == "" && ev.FinishReason == "" {
+	if ev.Content == "" && ev.Reasoning == "" && ev.Refusal == "" && ev.FinishReason == "" && ev.ReasoningSignature == "" {
 		return g.Sink.Event(ev) // tool calls, usage, role: nothing to filter
 	}
 	g.ev = *ev
 	g.ev.Content = g.out.Content(ev.Content)
 	g.ev.Reasoning = g.out.Reasoning(ev.Reasoning)
 	g.ev.Refusal = g.out.Refusal(ev.Refusal)
+	if ev.ReasoningSignature != "" {
+		// The signature ends the block: its held tail goes out with it,
+		// not with the next block's text.
+		g.ev.Reasoning += g.out.EndReasoning()
+	}
 	if ev.FinishReason != "" || g.closed {
 		// The end of the text: release the held tail with it. (Text after
 		// the finish, which no provider sends, is passed on whole.)

@@ -88,6 +88,7 @@ func (r *run) serve(ctx context.Context) {
 				if r.res.Err == nil || !r.res.Committed {
 					r.fail(own(provider.KindTimeout, "sluice", "not enough time left for another attempt", asCause(r.res.Err)))
 				}
+				r.exhausted(retryAt) // tells the client a retry would not help
 				return
 			}
 			if until := r.e.throttledUntil(t.String()); !until.IsZero() {
@@ -139,7 +140,10 @@ func (r *run) serve(ctx context.Context) {
 			switch {
 			case err.Kind == provider.KindCanceled || ctx.Err() != nil:
 				if ctx.Err() != nil && err.Kind != provider.KindCanceled && r.remaining() <= 0 {
+					// The request's own deadline, not the client leaving:
+					// answer it as a request nothing could serve.
 					r.fail(own(provider.KindTimeout, "sluice", "request deadline reached", err))
+					r.exhausted(retryAt)
 				}
 				return
 			case err.Kind == provider.KindContextTooLong:

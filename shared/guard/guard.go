@@ -159,6 +159,10 @@ func (o *Output) Content(s string) string   { return o.content.write(s) }
 func (o *Output) Reasoning(s string) string { return o.reasoning.write(s) }
 func (o *Output) Refusal(s string) string   { return o.refusal.write(s) }
 
+// EndReasoning releases what the reasoning filters hold at the end of a
+// reasoning block, so a signed block's text stays in that block.
+func (o *Output) EndReasoning() string { return o.reasoning.close() }
+
 // Close releases what each field still holds, at the end of the response.
 func (o *Output) Close() (content, reasoning, refusal string) {
 	return o.content.close(), o.reasoning.close(), o.refusal.close()

@@ -23,6 +23,12 @@ type chunkEncoder struct {
 	fingerprint string
 	tier        string
 	scratch     []byte
+	// think is the text of the open thinking block, which goes out again
+	// whole with its signature (thinking_blocks); blocks counts the blocks
+	// sent, their index in the message a client accumulates.
+	think     []byte
+	thinkOpen bool
+	blocks    int
 }
 
 func (c *chunkEncoder) init(id string, created int64, model string) {
@@ -89,6 +95,12 @@ func (c *chunkEncoder) delta(ev *provider.Event, first bool) []byte {
 	if ev.Reasoning != "" {
 		field("reasoning_content", ev.Reasoning)
 	}
+	if ev.RedactedReasoning != "" || ev.Reasoning != "" || ev.ReasoningSignature != "" {
+		b = c.appendThinking(b, ev, n > 0)
+		if ev.RedactedReasoning != "" || ev.ReasoningSignature != "" {
+			n++
+		}
+	}
 	if ev.Refusal != "" {
 		field("refusal", ev.Refusal)
 	}
@@ -153,6 +165,65 @@ func (c *chunkEncoder) delta(ev *provider.Event, first bool) []byte {
 	}
 	b = append(b, "}]}\n\n"...)
 	c.buf = b
+	return b
+}
+
+// appendThinking keeps the open thinking block's text and, when the event
+// ends blocks (a signature, a redacted block), appends them as
+// thinking_blocks: each block once, whole, with an index, so a client that
+// accumulates deltas by index (openai-python's stream helper) or keeps the
+// last value (openai-node's) ends with the blocks to send back. The text
+// streams as reasoning_content as it comes; it is repeated here only once
+// per signed block.
+func (c *chunkEncoder) appendThinking(b []byte, ev *provider.Event, comma bool) []byte {
+	open := func() {
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = append(b, `"thinking_blocks":[`...)
+	}
+	started := false
+	if ev.RedactedReasoning != "" {
+		c.thinkOpen = false
+		open()
+		started = true
+		b = append(b, `{"index":`...)
+		b = strconv.AppendInt(b, int64(c.blocks), 10)
+		b = append(b, `,"type":"redacted_thinking","data":`...)
+		b = appendString(b, ev.RedactedReasoning)
+		b = append(b, '}')
+		c.blocks++
+	}
+	if ev.Reasoning != "" {
+		if !c.thinkOpen {
+			c.think, c.thinkOpen = c.think[:0], true
+		}
+		c.think = append(c.think, ev.Reasoning...)
+	}
+	if ev.ReasoningSignature != "" {
+		if !c.thinkOpen {
+			c.think = c.think[:0] // a signed block without text
+		}
+		c.thinkOpen = false
+		if started {
+			b = append(b, ',')
+		} else {
+			open()
+			started = true
+		}
+		b = append(b, `{"index":`...)
+		b = strconv.AppendInt(b, int64(c.blocks), 10)
+		b = append(b, `,"type":"thinking","thinking":`...)
+		b = appendString(b, string(c.think)) // once per block
+		b = append(b, `,"signature":`...)
+		b = appendString(b, ev.ReasoningSignature)
+		b = append(b, '}')
+		c.blocks++
+	}
+	if started {
+		b = append(b, ']')
+	}
 	return b
 }
 

@@ -169,6 +169,58 @@ func TestNonStream(t *testing.T) {
 	}
 }
 
+// A refusal-only answer is written as OpenAI writes it: content null (the
+// SDKs check message.refusal, and a "" content would read as an empty
+// answer), refusal the text; streamed, no content member at all. An answer
+// with text has refusal null.
+func TestRefusalOnlyAnswer(t *testing.T) {
+	up := &scripted{name: "up", events: []provider.Event{{Refusal: "I can't"}, {Refusal: " help with that."}, {FinishReason: "stop"}}}
+	srv := server(t, route("chat", up))
+	resp := post(t, srv.URL, `{"model":"chat",`+userHi+`}`)
+	var r struct {
+		Choices []struct {
+			Message map[string]json.RawMessage `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	m := r.Choices[0].Message
+	if c, ok := m["content"]; !ok || string(c) != "null" || string(m["refusal"]) != `"I can't help with that."` {
+		t.Errorf("message %s", mustJSON(t, m))
+	}
+
+	resp = post(t, srv.URL, `{"model":"chat","stream":true,`+userHi+`}`)
+	s := readStream(t, resp.Body)
+	resp.Body.Close()
+	var refusal string
+	for i, raw := range s.raw {
+		if strings.Contains(raw, `"content"`) {
+			t.Errorf("chunk %d has content: %s", i, raw)
+		}
+	}
+	for _, c := range s.chunks {
+		if len(c.Choices) > 0 && c.Choices[0].Delta.Refusal != nil {
+			refusal += *c.Choices[0].Delta.Refusal
+		}
+	}
+	if refusal != "I can't help with that." || !s.done {
+		t.Errorf("streamed refusal %q, done %v", refusal, s.done)
+	}
+
+	text := &scripted{name: "text", events: []provider.Event{{Content: "Hello"}, {FinishReason: "stop"}}}
+	srv = server(t, route("chat", text))
+	resp = post(t, srv.URL, `{"model":"chat",`+userHi+`}`)
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if m := r.Choices[0].Message; string(m["content"]) != `"Hello"` || string(m["refusal"]) != "null" {
+		t.Errorf("text message %s", mustJSON(t, m))
+	}
+}
+
 func TestFallbackBeforeFirstToken(t *testing.T) {
 	down := simulated.New(simulated.Options{Name: "down", Fault: &simulated.Fault{Mode: simulated.FaultStatus, Status: 503}})
 	// Reasoning before a cut: the reasoning must not leak into the answer.

@@ -374,9 +374,16 @@ func message(i int, m *messageIn, req *chat.Request, st *messagesState) *apiErro
 				turn.Extra = withExtra(turn.Extra, "cache_control", x["cache_control"])
 			}
 		case (blk.Type == "thinking" || blk.Type == "redacted_thinking") && m.Role == "assistant":
-			// Earlier turns' reasoning reaches Anthropic targets in the
-			// native body; OpenAI-compatible APIs take no reasoning input,
-			// and Anthropic itself ignores it outside a tool loop.
+			// Anthropic targets get the blocks in the native body; a
+			// translated request carries them as the turn's thinking
+			// blocks, which Bedrock's adapter sends back (Claude requires
+			// them on a tool loop's turn) and OpenAI-compatible adapters
+			// leave out, as those APIs take no signed reasoning.
+			tb := chat.ThinkingBlock{Type: blk.Type, Signature: blk.Signature, Data: blk.Data}
+			if blk.Thinking != nil {
+				tb.Thinking = *blk.Thinking
+			}
+			turn.ThinkingBlocks = append(turn.ThinkingBlocks, tb)
 		default:
 			p, _, err := blockPart(bat, b)
 			if err != nil {
@@ -388,7 +395,9 @@ func message(i int, m *messageIn, req *chat.Request, st *messagesState) *apiErro
 	}
 	if len(turn.Content.Parts) == 0 {
 		if len(turn.ToolCalls) == 0 {
-			return nil // only tool results (already added), or empty
+			// Only tool results (already added), or empty; thinking alone
+			// is no turn any target takes.
+			return nil
 		}
 		turn.Content = chat.Content{Null: true}
 	}

@@ -56,7 +56,8 @@ func TestDecodeMessages(t *testing.T) {
 	  {"role":"user","content":[{"type":"text","text":"Weather and time in Oslo?"},
 	    {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}},
 	    {"type":"file","file":{"file_data":"data:application/pdf;base64,JVBERi0=","filename":"report.pdf"}}]},
-	  {"role":"assistant","content":[{"type":"text","text":"Checking."}],"tool_calls":[
+	  {"role":"assistant","content":[{"type":"text","text":"Checking."}],
+	    "thinking_blocks":[{"type":"thinking","thinking":"Two tools.","signature":"sig=="}],"tool_calls":[
 	    {"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}},
 	    {"id":"toolu_2","type":"function","function":{"name":"get_time","arguments":"{\"tz\":\"Europe/Oslo\"}"}}]},
 	  {"role":"tool","tool_call_id":"toolu_1","content":"18C","cache_control":{"type":"ephemeral"}},

@@ -68,6 +68,10 @@ type (
 		Status  string `json:"status"`
 		Summary []any  `json:"summary"`
 		Content []any  `json:"content"`
+		// EncryptedContent is Claude's signature of the item's text, or a
+		// redacted block's data (an item without text): the client sends
+		// the item back and the block reaches Claude again.
+		EncryptedContent string `json:"encrypted_content,omitempty"`
 	}
 	outputTextJSON struct {
 		Type        string `json:"type"`
@@ -94,6 +98,7 @@ func (s *respSink) itemJSON(it *outItem, status string) json.RawMessage {
 	case "reasoning":
 		r := reasoningJSON{ID: it.id, Type: "reasoning", Status: status, Summary: []any{}, Content: []any{}}
 		if status != "in_progress" {
+			r.EncryptedContent = it.encrypted
 			for _, p := range it.parts {
 				r.Content = append(r.Content, partJSON(p))
 			}

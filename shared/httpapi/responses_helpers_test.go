@@ -45,6 +45,9 @@ type outputItem struct {
 	CallID    string       `json:"call_id"`
 	Name      string       `json:"name"`
 	Arguments string       `json:"arguments"`
+	// EncryptedContent of a reasoning item: Claude's signature, or a
+	// redacted block's data.
+	EncryptedContent string `json:"encrypted_content"`
 }
 
 type outputPart struct {
@@ -190,7 +193,9 @@ func readResponses(t *testing.T, body io.Reader) *respStream {
 				ev.Item.Status == "in_progress" || fmt.Sprint(ev.Item.Content) != fmt.Sprint(it.Content) {
 				t.Fatalf("%s: item done %+v, built %+v", where, ev.Item, it)
 			}
-			it.Status = ev.Item.Status
+			// encrypted_content has no delta: it comes whole with the
+			// done item, as OpenAI sends it.
+			it.Status, it.EncryptedContent = ev.Item.Status, ev.Item.EncryptedContent
 			done[*ev.OutputIndex] = true
 		case "response.completed", "response.incomplete":
 			for i := range s.items {

@@ -50,6 +50,9 @@ type outItem struct {
 	index int
 	// message: its content parts in order; reasoning: one reasoning_text.
 	parts []*outPart
+	// reasoning: the signature that ends its text, or a redacted block's
+	// data (encrypted_content)
+	encrypted string
 	// function_call
 	callID, name string
 	args         strings.Builder
@@ -103,9 +106,28 @@ func (s *respSink) Event(ev *provider.Event) error {
 	if ev.Native != nil {
 		return s.relay(ev.Native)
 	}
+	if ev.RedactedReasoning != "" {
+		// A whole block: an item of its own, with nothing to stream.
+		if s.open != nil {
+			s.closeItem(s.open, "completed")
+			s.open = nil
+		}
+		it := s.addItem("reasoning", "rs_")
+		it.encrypted = ev.RedactedReasoning
+		s.closeItem(it, "completed")
+	}
 	if ev.Reasoning != "" {
 		it := s.textItem("reasoning")
 		s.delta("response.reasoning_text.delta", it, s.part(it, "reasoning_text"), ev.Reasoning)
+	}
+	if ev.ReasoningSignature != "" {
+		// The signature ends the block: one reasoning item per signed
+		// block, so each goes back to Claude as it came.
+		it := s.textItem("reasoning")
+		s.part(it, "reasoning_text") // a signed block has text, if empty
+		it.encrypted = ev.ReasoningSignature
+		s.closeItem(it, "completed")
+		s.open = nil
 	}
 	if ev.Content != "" {
 		it := s.textItem("message")

@@ -72,7 +72,7 @@ func (s *streamSink) Event(ev *provider.Event) error {
 		s.finished = true
 	}
 	s.enc.upstream(ev)
-	if !ev.Visible() && ev.Reasoning == "" && ev.FinishReason == "" {
+	if !ev.Visible() && ev.Reasoning == "" && ev.FinishReason == "" && ev.ReasoningSignature == "" && ev.RedactedReasoning == "" {
 		return nil // role-only, empty or usage-only: usage goes out at the end
 	}
 	b := s.enc.delta(ev, s.first)
@@ -222,7 +222,8 @@ func (b *bufferSink) finish(w http.ResponseWriter, res *engine.Result) int {
 		return e.status
 	}
 	a := b.answer.Answer()
-	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: a.Reasoning, ToolCalls: a.ToolCalls, FunctionCall: a.FunctionCall}
+	msg := chat.ResponseMessage{Role: "assistant", ReasoningContent: a.Reasoning, ThinkingBlocks: a.Thinking,
+		ToolCalls: a.ToolCalls, FunctionCall: a.FunctionCall}
 	if a.Refusal != "" {
 		msg.Refusal = &a.Refusal
 	}

@@ -20,7 +20,10 @@ type Item struct {
 	Name      string          `json:"name,omitempty"`
 	Arguments string          `json:"arguments,omitempty"`
 	Output    json.RawMessage `json:"output,omitempty"`
-	Raw       json.RawMessage `json:"-"`
+	// EncryptedContent of a reasoning item that sluice made from Claude's
+	// thinking is the block's signature, or a redacted block's data.
+	EncryptedContent string          `json:"encrypted_content,omitempty"`
+	Raw              json.RawMessage `json:"-"`
 }
 
 // Part is one content part of a message or of a function call's output.
@@ -123,8 +126,8 @@ func (it *Item) Parts() ([]Part, error) {
 }
 
 // Translatable reports whether the item has a chat completions equivalent:
-// messages, function calls and their outputs (reasoning items are
-// accepted and left out, as chat completions takes no reasoning back).
+// messages, function calls and their outputs, and reasoning items (signed
+// ones become an assistant turn's thinking blocks; the rest are left out).
 func (it *Item) Translatable() bool {
 	switch it.Type {
 	case "message", "function_call", "function_call_output", "reasoning":

@@ -13,7 +13,10 @@ import (
 // chat request. Instructions become the first (system) message; they are
 // not carried over from earlier responses, as in OpenAI's API. Function
 // calls become an assistant message's tool calls and their outputs tool
-// messages. Reasoning items are left out: chat completions takes no
+// messages. Reasoning items that carry encrypted content (Claude's signed
+// thinking, as the door returns it) become the thinking blocks of the
+// assistant turn they lead, which Claude requires back in a tool loop;
+// other reasoning items are left out, as chat completions takes no
 // reasoning back. Items of tools only OpenAI runs are left out too; the
 // caller decides, with NativeOnly, whether the request may be translated.
 //
@@ -98,6 +101,10 @@ func appendItem(c *chat.Request, it *Item) *Error {
 		}
 		if it.Role == "assistant" {
 			m := chat.Message{Role: "assistant"}
+			if last := thinkingOnly(c); last != nil {
+				m.ThinkingBlocks = last.ThinkingBlocks
+				c.Messages = c.Messages[:len(c.Messages)-1]
+			}
 			var text []string
 			for _, p := range parts {
 				if p.Type == "refusal" {
@@ -148,9 +155,46 @@ func appendItem(c *chat.Request, it *Item) *Error {
 			m.Content = chat.TextContent(strings.Join(text, "\n"))
 		}
 		c.Messages = append(c.Messages, m)
+	case "reasoning":
+		if it.EncryptedContent == "" {
+			return nil // unsigned reasoning: chat takes none back
+		}
+		// Text (a reasoning_text part, even empty) makes a signed
+		// thinking block; an item without is a redacted block.
+		tb := chat.ThinkingBlock{Type: chat.RedactedType, Data: it.EncryptedContent}
+		if parts, err := it.Parts(); err == nil && len(parts) > 0 {
+			var text strings.Builder
+			for _, p := range parts {
+				text.WriteString(p.Text)
+			}
+			tb = chat.ThinkingBlock{Type: chat.ThinkingType, Thinking: text.String(), Signature: it.EncryptedContent}
+		}
+		// The blocks lead the assistant turn that follows: an assistant
+		// message with only thinking so far takes them, and the turn's
+		// text or calls join it.
+		if last := thinkingOnly(c); last != nil {
+			last.ThinkingBlocks = append(last.ThinkingBlocks, tb)
+			return nil
+		}
+		c.Messages = append(c.Messages, chat.Message{Role: "assistant", Content: chat.Content{Null: true},
+			ThinkingBlocks: []chat.ThinkingBlock{tb}})
 	}
-	// Reasoning items and items of OpenAI's own tools have no chat form.
+	// Items of OpenAI's own tools have no chat form.
 	return nil
+}
+
+// thinkingOnly returns the last message when it is an assistant turn that
+// holds only thinking blocks so far, nil otherwise.
+func thinkingOnly(c *chat.Request) *chat.Message {
+	n := len(c.Messages)
+	if n == 0 {
+		return nil
+	}
+	m := &c.Messages[n-1]
+	if m.Role != "assistant" || len(m.ThinkingBlocks) == 0 || len(m.ToolCalls) > 0 || m.Content.String() != "" || m.Refusal != "" {
+		return nil
+	}
+	return m
 }
 
 // chatContent converts a user, system or developer message's parts.

@@ -72,8 +72,10 @@ func (p *Provider) translate(req *provider.Request) (*wire.Request, *plan, error
 			blocks, err = p.contentBlocks(nil, at, m.Content, drop)
 		case "assistant":
 			role = "assistant"
-			blocks, err = p.contentBlocks(nil, at, m.Content, drop)
-			if err == nil && len(blocks) == 0 && m.Refusal != "" {
+			if blocks, err = p.thinkingBlocks(nil, at, m.ThinkingBlocks); err == nil {
+				blocks, err = p.contentBlocks(blocks, at, m.Content, drop)
+			}
+			if err == nil && len(blocks) == len(m.ThinkingBlocks) && m.Refusal != "" {
 				blocks = append(blocks, wire.Block{Type: "text", Text: m.Refusal})
 			}
 			if err == nil {
@@ -314,6 +316,26 @@ func (p *Provider) toolResultContent(at string, c chat.Content, drop bool) (*wir
 	}
 	b := wire.BlockContent(blocks)
 	return &b, nil
+}
+
+// thinkingBlocks turns an assistant turn's signed reasoning back into the
+// blocks Claude sent, which lead the turn: Claude requires them, unchanged,
+// on the turn that called tools while thinking. reasoning_content alone has
+// no Claude form (Claude takes no unsigned reasoning) and is left out, as
+// Claude leaves out earlier turns' thinking itself.
+func (p *Provider) thinkingBlocks(dst []wire.Block, at string, tbs []chat.ThinkingBlock) ([]wire.Block, error) {
+	for j := range tbs {
+		tb := &tbs[j]
+		switch tb.Type {
+		case chat.ThinkingType:
+			dst = append(dst, wire.Block{Type: "thinking", Thinking: &tb.Thinking, Signature: tb.Signature})
+		case chat.RedactedType:
+			dst = append(dst, wire.Block{Type: "redacted_thinking", Data: tb.Data})
+		default:
+			return nil, p.badRequest("%s.thinking_blocks[%d].type must be thinking or redacted_thinking, not %q", at, j, tb.Type)
+		}
+	}
+	return dst, nil
 }
 
 func (p *Provider) toolUseBlocks(dst []wire.Block, at string, calls []chat.ToolCall) ([]wire.Block, error) {

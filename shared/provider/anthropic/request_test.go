@@ -68,7 +68,6 @@ func TestParamTable(t *testing.T) {
 		`{"model":"m",` + user + `,"functions":[{"name":"f"}]}`:                                                                                              "functions",
 		`{"model":"m",` + user + `,"repetition_penalty":1.1}`:                                                                                                "repetition_penalty",
 		`{"model":"m",` + user + `,"tools":[{"type":"custom","custom":{"name":"code"}}]}`:                                                                    "tools[0].type",
-		`{"model":"m","messages":[{"role":"user","content":"hi","reasoning_content":"x"}]}`:                                                                  "messages[0].reasoning_content",
 		`{"model":"m","messages":[{"role":"function","name":"f","content":"1"}]}`:                                                                            "messages[0].role",
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}}]}]}`:                         "messages[0].content[0].type",
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-1"}}]}]}`:                                                 "messages[0].content[0].file.file_id",
@@ -201,4 +200,80 @@ func mustAny(s string) any {
 	var v any
 	_ = json.Unmarshal([]byte(s), &v)
 	return v
+}
+
+// An assistant turn sent back as openai-python's model_dump() writes a
+// sluice answer (reasoning_content, thinking_blocks with the stream's
+// index) leads with its thinking blocks, exactly as Claude sent them:
+// Claude refuses a tool loop's turn without them while thinking.
+func TestThinkingBlocksGoBack(t *testing.T) {
+	body, err := sent(t, `{"model":"m","reasoning_effort":"low","messages":[
+		{"role":"user","content":"weather in Paris?"},
+		{"role":"assistant","content":null,"refusal":null,"reasoning_content":"Let me think.",
+		 "thinking_blocks":[{"index":0,"type":"thinking","thinking":"Let me think.","signature":"c2ln"},
+		                    {"index":1,"type":"redacted_thinking","data":"EmwKAhgB"},
+		                    {"index":2,"type":"thinking","thinking":"","signature":"ZW1wdHk="}],
+		 "tool_calls":[{"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+		{"role":"tool","tool_call_id":"toolu_1","content":"sunny"}],
+		"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"content":[{"text":"weather in Paris?","type":"text"}],"role":"user"},{"content":[` +
+		`{"signature":"c2ln","thinking":"Let me think.","type":"thinking"},{"data":"EmwKAhgB","type":"redacted_thinking"},` +
+		`{"signature":"ZW1wdHk=","thinking":"","type":"thinking"},` +
+		`{"id":"toolu_1","input":{"city":"Paris"},"name":"get_weather","type":"tool_use"}],"role":"assistant"},` +
+		`{"content":[{"content":"sunny","tool_use_id":"toolu_1","type":"tool_result"}],"role":"user"}]`
+	if got := jsonOf(body["messages"]); got != want {
+		t.Errorf("messages:\n got %s\nwant %s", got, want)
+	}
+
+	// reasoning_content alone is unsigned: Claude takes none, and drops
+	// earlier turns' thinking itself, so it is left out, not refused.
+	body, err = sent(t, `{"model":"m","messages":[{"role":"user","content":"hi","reasoning_content":"odd"},
+		{"role":"assistant","content":"hello","reasoning_content":"greet back"},{"role":"user","content":"bye"}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonOf(body["messages"]); got != `[{"content":[{"text":"hi","type":"text"}],"role":"user"},{"content":[{"text":"hello","type":"text"}],"role":"assistant"},{"content":[{"text":"bye","type":"text"}],"role":"user"}]` {
+		t.Errorf("messages = %s", got)
+	}
+	if _, err := sent(t, `{"model":"m","messages":[{"role":"user","content":"hi"},
+		{"role":"assistant","content":"x","thinking_blocks":[{"type":"summary","thinking":"?"}]},{"role":"user","content":"y"}]}`, false); err == nil ||
+		!strings.Contains(err.Message, "messages[1].thinking_blocks[0].type") {
+		t.Errorf("unknown block type: %v", err)
+	}
+}
+
+// response_format while thinking: Anthropic refuses forced tool use then,
+// so the structured answer's tool is offered with tool choice auto and the
+// system prompt asks for it, after the client's own instructions.
+func TestStructuredOutputWhileThinking(t *testing.T) {
+	const rf = `"response_format":{"type":"json_schema","json_schema":{"name":"place","schema":{"type":"object","properties":{"city":{"type":"string"}}}}}`
+	body, err := sent(t, `{"model":"m","reasoning_effort":"low",`+rf+`,
+		"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"where?"}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonOf(body["tool_choice"]); got != `{"type":"auto"}` {
+		t.Errorf("tool_choice = %s", got)
+	}
+	if got := jsonOf(body["system"]); got != `"Be brief.\n\nAnswer only by calling the json_response tool."` {
+		t.Errorf("system = %s", got)
+	}
+	if got := jsonOf(body["thinking"]); got != `{"budget_tokens":1024,"type":"enabled"}` {
+		t.Errorf("thinking = %s", got)
+	}
+	if tools, _ := body["tools"].([]any); len(tools) != 1 || tools[0].(map[string]any)["name"] != "json_response" {
+		t.Errorf("tools = %s", jsonOf(body["tools"]))
+	}
+	// With the client's tool choice too, thinking still wins: auto.
+	body, err = sent(t, `{"model":"m","reasoning_effort":"low",`+rf+`,"tool_choice":"required",
+		"tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"where?"}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonOf(body["tool_choice"]); got != `{"type":"auto"}` || jsonOf(body["system"]) != `"Answer only by calling the json_response tool."` {
+		t.Errorf("tool_choice = %s, system = %s", got, jsonOf(body["system"]))
+	}
 }

@@ -156,10 +156,13 @@ type collected struct {
 	models    []string
 	content   string
 	reasoning string
-	tools     []chat.ToolCallDelta
-	finish    string
-	usage     *chat.Usage
-	events    int
+	// thinking is the reasoning events in order: text as is, a signature
+	// as sig:<s>, a redacted block as redacted:<data>.
+	thinking []string
+	tools    []chat.ToolCallDelta
+	finish   string
+	usage    *chat.Usage
+	events   int
 }
 
 func collect(t *testing.T, s provider.Stream) (collected, error) {
@@ -174,6 +177,15 @@ func collect(t *testing.T, s provider.Stream) (collected, error) {
 		c.models = append(c.models, e.Model)
 		c.content += e.Content
 		c.reasoning += e.Reasoning
+		if e.RedactedReasoning != "" {
+			c.thinking = append(c.thinking, "redacted:"+e.RedactedReasoning)
+		}
+		if e.Reasoning != "" {
+			c.thinking = append(c.thinking, e.Reasoning)
+		}
+		if e.ReasoningSignature != "" {
+			c.thinking = append(c.thinking, "sig:"+e.ReasoningSignature)
+		}
 		c.tools = append(c.tools, e.ToolCalls...)
 		if e.FinishReason != "" {
 			c.finish = e.FinishReason
@@ -449,8 +461,10 @@ func TestReasoningStream(t *testing.T) {
 		ev("contentBlockDelta", `{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"think."}}}`),
 		ev("contentBlockDelta", `{"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"c2lnbmF0dXJl"}}}`),
 		blockStop(0),
-		text(1, "42"),
+		ev("contentBlockDelta", `{"contentBlockIndex":1,"delta":{"reasoningContent":{"redactedContent":"AQID/w=="}}}`),
 		blockStop(1),
+		text(2, "42"),
+		blockStop(2),
 		stop("end_turn"),
 		metadata(3, 9, 12),
 	))
@@ -462,10 +476,15 @@ func TestReasoningStream(t *testing.T) {
 	if c.reasoning != "Let me think." || c.content != "42" {
 		t.Errorf("reasoning %q content %q", c.reasoning, c.content)
 	}
-	// Two reasoning deltas, one text, stop, usage: the signature and
-	// structural events are not surfaced.
-	if c.events != 5 {
-		t.Errorf("%d events, want 5", c.events)
+	// The signature ends the block and the redacted block's bytes come as
+	// base64, as Bedrock's JSON carries them: the client sends both back.
+	if got := strings.Join(c.thinking, "|"); got != "Let me |think.|sig:c2lnbmF0dXJl|redacted:AQID/w==" {
+		t.Errorf("thinking events %s", got)
+	}
+	// Two reasoning deltas, the signature, the redacted block, one text,
+	// stop, usage: block starts and stops are not surfaced.
+	if c.events != 7 {
+		t.Errorf("%d events, want 7", c.events)
 	}
 }
 
@@ -788,5 +807,33 @@ func TestFinishReason(t *testing.T) {
 		if got := finishReason(types.StopReason(in)); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
+	}
+}
+
+// Prompt cache reads and writes are relayed the OpenAI way (inside
+// prompt_tokens, reads as cached_tokens) and under Anthropic's names, so
+// cost can price each at its rate.
+func TestCacheTokensInUsage(t *testing.T) {
+	p, _ := newFake(t, streamFrames(t, messageStart, text(0, "ok"), blockStop(0), stop("end_turn"),
+		ev("metadata", `{"metrics":{"latencyMs":9},"usage":{"inputTokens":10,"outputTokens":5,"totalTokens":115,"cacheReadInputTokens":80,"cacheWriteInputTokens":20}}`)))
+	c, err := collect(t, mustStream(t, p, &chat.Request{Messages: []chat.Message{{Role: "user", Content: chat.TextContent("q")}}}))
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	want := chat.Usage{PromptTokens: 110, CompletionTokens: 5, TotalTokens: 115, CacheReadInputTokens: 80, CacheCreationInputTokens: 20,
+		PromptTokensDetails: &chat.PromptTokensDetails{CachedTokens: 80}}
+	if c.usage == nil || !reflect.DeepEqual(*c.usage, want) || c.usage.CachedTokens() != 80 {
+		t.Fatalf("usage %s\nwant %s", jsonOf(t, c.usage), jsonOf(t, want))
+	}
+
+	// Only writes: no tokens read from the cache, the write still counted.
+	p, _ = newFake(t, streamFrames(t, messageStart, text(0, "ok"), blockStop(0), stop("end_turn"),
+		ev("metadata", `{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":4,"cacheWriteInputTokens":50}}`)))
+	c, err = collect(t, mustStream(t, p, &chat.Request{Messages: []chat.Message{{Role: "user", Content: chat.TextContent("q")}}}))
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	if u := c.usage; u == nil || u.PromptTokens != 53 || u.TotalTokens != 54 || u.CacheCreationInputTokens != 50 || u.CachedTokens() != 0 {
+		t.Errorf("usage %+v", u)
 	}
 }

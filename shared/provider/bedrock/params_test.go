@@ -130,3 +130,80 @@ func TestStructuredOutput(t *testing.T) {
 		t.Errorf("toolChoice = %s", got)
 	}
 }
+
+// An assistant turn sent back as openai-python's model_dump() writes a
+// sluice answer (reasoning_content, thinking_blocks with the stream's
+// index) leads with its reasoning blocks, exactly as Converse sent them:
+// Claude refuses a tool loop's turn without them while thinking.
+func TestThinkingBlocksGoBack(t *testing.T) {
+	body, err := converse(t, testModel, `{"model":"m","reasoning_effort":"low","messages":[
+		{"role":"user","content":"weather in Paris?"},
+		{"role":"assistant","content":null,"refusal":null,"reasoning_content":"Let me think.",
+		 "thinking_blocks":[{"index":0,"type":"thinking","thinking":"Let me think.","signature":"c2ln"},
+		                    {"index":1,"type":"redacted_thinking","data":"AQID/w=="}],
+		 "tool_calls":[{"id":"t1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+		{"role":"tool","tool_call_id":"t1","content":"sunny"}],
+		"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"content":[{"text":"weather in Paris?"}],"role":"user"},` +
+		`{"content":[{"reasoningContent":{"reasoningText":{"signature":"c2ln","text":"Let me think."}}},{"reasoningContent":{"redactedContent":"AQID/w=="}},` +
+		`{"toolUse":{"input":{"city":"Paris"},"name":"get_weather","toolUseId":"t1"}}],"role":"assistant"},` +
+		`{"content":[{"toolResult":{"content":[{"text":"sunny"}],"toolUseId":"t1"}}],"role":"user"}]`
+	if got := jsonOf(t, body["messages"]); got != want {
+		t.Errorf("messages:\n got %s\nwant %s", got, want)
+	}
+
+	// reasoning_content alone is unsigned: Converse has no form for it,
+	// and it is left out rather than refused (Claude drops earlier turns'
+	// thinking itself).
+	body, err = converse(t, testModel, `{"model":"m","messages":[{"role":"user","content":"hi"},
+		{"role":"assistant","content":"hello","reasoning_content":"greet back"},{"role":"user","content":"bye"}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonOf(t, body["messages"]); strings.Contains(got, "greet back") || strings.Contains(got, "reasoning") {
+		t.Errorf("unsigned reasoning was sent: %s", got)
+	}
+	if _, err := converse(t, testModel, `{"model":"m","messages":[{"role":"user","content":"hi"},
+		{"role":"assistant","content":"x","thinking_blocks":[{"type":"summary","thinking":"?"}]},{"role":"user","content":"y"}]}`, false); err == nil ||
+		!strings.Contains(err.Message, "messages[1].thinking_blocks[0].type") {
+		t.Errorf("unknown block type: %v", err)
+	}
+}
+
+// response_format while thinking: Claude refuses a forced tool then, so
+// the structured answer's tool is offered with tool choice auto and the
+// system prompt asks for it, after the client's own instructions.
+func TestStructuredOutputWhileThinking(t *testing.T) {
+	const rf = `"response_format":{"type":"json_schema","json_schema":{"name":"place","schema":{"type":"object","properties":{"city":{"type":"string"}}}}}`
+	body, err := converse(t, testModel, `{"model":"m","reasoning_effort":"low",`+rf+`,
+		"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"where?"}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := body["toolConfig"].(map[string]any)
+	if got := jsonOf(t, tc["toolChoice"]); got != `{"auto":{}}` {
+		t.Errorf("toolChoice = %s", got)
+	}
+	if got := jsonOf(t, tc["tools"]); !strings.Contains(got, `"name":"json_response"`) {
+		t.Errorf("tools = %s", got)
+	}
+	if got := jsonOf(t, body["system"]); got != `[{"text":"Be brief."},{"text":"Answer only by calling the json_response tool."}]` {
+		t.Errorf("system = %s", got)
+	}
+	if got := jsonOf(t, body["additionalModelRequestFields"]); got != `{"thinking":{"budget_tokens":1024,"type":"enabled"}}` {
+		t.Errorf("additional = %s", got)
+	}
+	// Without thinking the tool is forced, and the system prompt is the
+	// client's alone.
+	body, err = converse(t, testModel, `{"model":"m",`+rf+`,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"where?"}]}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ = body["toolConfig"].(map[string]any)
+	if got := jsonOf(t, tc["toolChoice"]); got != `{"tool":{"name":"json_response"}}` || jsonOf(t, body["system"]) != `[{"text":"Be brief."}]` {
+		t.Errorf("toolChoice = %s, system = %s", got, jsonOf(t, body["system"]))
+	}
+}

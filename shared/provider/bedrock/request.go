@@ -72,10 +72,15 @@ func (p *Provider) buildInput(req *provider.Request) (*bedrockruntime.ConverseSt
 			}
 		case "assistant":
 			role = types.ConversationRoleAssistant
-			if blocks, err = p.contentBlocks(at, m.Content, false, drop); err != nil {
+			if blocks, err = p.reasoningBlocks(at, m.ThinkingBlocks); err != nil {
 				return nil, nil, err
 			}
-			if m.Refusal != "" && len(blocks) == 0 {
+			content, err := p.contentBlocks(at, m.Content, false, drop)
+			if err != nil {
+				return nil, nil, err
+			}
+			blocks = append(blocks, content...)
+			if m.Refusal != "" && len(content) == 0 {
 				blocks = append(blocks, &types.ContentBlockMemberText{Value: m.Refusal})
 			}
 			for j := range m.ToolCalls {
@@ -142,6 +147,41 @@ func (p *Provider) buildInput(req *provider.Request) (*bedrockruntime.ConverseSt
 		in.AdditionalModelRequestFields = document.NewLazyDocument(extra)
 	}
 	return in, pl, nil
+}
+
+// reasoningBlocks turns an assistant turn's signed reasoning back into
+// Converse reasoningContent blocks, which lead the turn: Claude requires
+// them, unchanged, on the turn that called tools while thinking. A
+// redacted block's data is the base64 of the bytes Converse sent (the
+// stream relays them so). reasoning_content alone, unsigned, has no
+// Converse form and is left out, as Claude leaves out earlier thinking.
+func (p *Provider) reasoningBlocks(at string, tbs []chat.ThinkingBlock) ([]types.ContentBlock, error) {
+	if len(tbs) == 0 {
+		return nil, nil
+	}
+	blocks := make([]types.ContentBlock, 0, len(tbs))
+	for j := range tbs {
+		tb := &tbs[j]
+		var rc types.ReasoningContentBlock
+		switch tb.Type {
+		case chat.ThinkingType:
+			rt := types.ReasoningTextBlock{Text: aws.String(tb.Thinking)}
+			if tb.Signature != "" {
+				rt.Signature = aws.String(tb.Signature)
+			}
+			rc = &types.ReasoningContentBlockMemberReasoningText{Value: rt}
+		case chat.RedactedType:
+			data, err := decodeBase64(tb.Data)
+			if err != nil {
+				return nil, p.badRequest("%s.thinking_blocks[%d].data is not base64: %v", at, j, err)
+			}
+			rc = &types.ReasoningContentBlockMemberRedactedContent{Value: data}
+		default:
+			return nil, p.badRequest("%s.thinking_blocks[%d].type must be thinking or redacted_thinking, not %q", at, j, tb.Type)
+		}
+		blocks = append(blocks, &types.ContentBlockMemberReasoningContent{Value: rc})
+	}
+	return blocks, nil
 }
 
 // cachePoint marks a prompt cache breakpoint after the blocks before it,

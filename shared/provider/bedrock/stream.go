@@ -2,6 +2,7 @@ package bedrock
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"sync/atomic"
 
@@ -113,10 +114,20 @@ func (s *stream) translate(out types.ConverseStreamOutput) bool {
 			s.ev.Content = d.Value
 			return d.Value != ""
 		case *types.ContentBlockDeltaMemberReasoningContent:
-			// Signatures and redacted reasoning have no OpenAI equivalent.
-			if t, ok := d.Value.(*types.ReasoningContentBlockDeltaMemberText); ok && t.Value != "" {
-				s.ev.Reasoning = t.Value
-				return true
+			// The signature ends the block's text; it and redacted blocks
+			// go back to the client, who sends them on the next turn.
+			switch r := d.Value.(type) {
+			case *types.ReasoningContentBlockDeltaMemberText:
+				s.ev.Reasoning = r.Value
+				return r.Value != ""
+			case *types.ReasoningContentBlockDeltaMemberSignature:
+				s.ev.ReasoningSignature = r.Value
+				return r.Value != ""
+			case *types.ReasoningContentBlockDeltaMemberRedactedContent:
+				if len(r.Value) > 0 {
+					s.ev.RedactedReasoning = base64.StdEncoding.EncodeToString(r.Value)
+					return true
+				}
 			}
 		case *types.ContentBlockDeltaMemberToolUse:
 			if args := aws.ToString(d.Value.Input); args != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sluice-llm/sluice/shared/chat"
@@ -94,6 +95,7 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 	body.Model = req.Model
 	body.Stream = true
 	body.StreamOptions = &chat.StreamOptions{IncludeUsage: true}
+	body.Messages = withoutThinkingBlocks(body.Messages)
 	buf, err := body.Encode()
 	if err != nil {
 		return nil, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Err: fmt.Errorf("encode request: %w", err)}
@@ -108,4 +110,23 @@ func (p *Provider) Stream(ctx context.Context, req *provider.Request) (provider.
 		return nil, err
 	}
 	return newStream(p.name, rc), nil
+}
+
+// withoutThinkingBlocks leaves out the thinking_blocks of messages: they
+// are Claude's signed reasoning, which sluice returns for the client to
+// send back to Claude, and mean nothing to OpenAI-compatible APIs, the
+// stricter of which refuse unknown message members. reasoning_content
+// stays, as sent (DeepSeek wants it back in a tool loop). Most requests
+// have none and are returned as they are.
+func withoutThinkingBlocks(msgs []chat.Message) []chat.Message {
+	for i := range msgs {
+		if len(msgs[i].ThinkingBlocks) > 0 {
+			out := slices.Clone(msgs)
+			for j := i; j < len(out); j++ {
+				out[j].ThinkingBlocks = nil
+			}
+			return out
+		}
+	}
+	return msgs
 }

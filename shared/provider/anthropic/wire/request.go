@@ -91,9 +91,11 @@ type Block struct {
 	Input     json.RawMessage `json:"input,omitempty"`
 	ToolUseID string          `json:"tool_use_id,omitempty"`
 	// Content of a tool_result: a string, or text and image blocks.
-	Content      *Content        `json:"content,omitempty"`
-	IsError      bool            `json:"is_error,omitempty"`
-	Thinking     string          `json:"thinking,omitempty"`
+	Content *Content `json:"content,omitempty"`
+	IsError bool     `json:"is_error,omitempty"`
+	// Thinking is set on thinking blocks only, empty text included: a
+	// signed block is sent back whole.
+	Thinking     *string         `json:"thinking,omitempty"`
 	Signature    string          `json:"signature,omitempty"`
 	Data         string          `json:"data,omitempty"` // redacted_thinking
 	CacheControl json.RawMessage `json:"cache_control,omitempty"`
