@@ -167,7 +167,8 @@ func ParseEvent(raw json.RawMessage) (events.SQSEvent, error) {
 	if shape.Records == nil {
 		return events.SQSEvent{}, &UnknownEventError{Reason: "no Records"}
 	}
-	var ev events.SQSEvent
+	// Never nil, so an empty batch encodes as [] and reads back the same.
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(shape.Records))}
 	for i, r := range shape.Records {
 		var m events.SQSMessage
 		if err := json.Unmarshal(r, &m); err != nil {
