@@ -108,34 +108,52 @@ func (j *Jobs) record(ctx context.Context, rec events.SQSMessage) (ok bool) {
 // errBadMessage is a message that no retry can fix.
 var errBadMessage = errors.New("not a jobs message")
 
+// job is what one jobs message asks for: to run a stored task (taskID),
+// or to submit a whole task a producer sent (req).
+type job struct {
+	taskID string
+	req    *tasks.Request
+}
+
+// parseJob reads a jobs message body. A task request sent whole is keyed
+// by its idempotency key or else by the message id, so a redelivery finds
+// the same task. It does no I/O (FuzzParseJob feeds it anything).
+func parseJob(body []byte, messageID string) (job, error) {
+	if Classify(body) != KindTask {
+		var m Message
+		if err := json.Unmarshal(body, &m); err != nil || m.TaskID == "" {
+			return job{}, errBadMessage
+		}
+		return job{taskID: m.TaskID}, nil
+	}
+	req, err := tasks.Decode(body)
+	if err != nil {
+		return job{}, err
+	}
+	req.Mode = tasks.ModeAsync
+	if req.IdempotencyKey == "" {
+		req.IdempotencyKey = "sqs:" + messageID
+	}
+	return job{req: req}, nil
+}
+
 // taskID finds or creates the message's task.
 func (j *Jobs) taskID(ctx context.Context, rec events.SQSMessage) (string, error) {
-	kind := Classify([]byte(rec.Body))
-	if kind != KindTask {
-		var m Message
-		if err := json.Unmarshal([]byte(rec.Body), &m); err != nil || m.TaskID == "" {
-			return "", errBadMessage
-		}
-		return m.TaskID, nil
-	}
-	// A producer sent a whole task: submit it, keyed by its idempotency
-	// key or else by the message id, so redelivery finds the same task.
-	req, err := tasks.Decode([]byte(rec.Body))
-	if err == nil {
-		req.Mode = tasks.ModeAsync
-		if req.IdempotencyKey == "" {
-			req.IdempotencyKey = "sqs:" + rec.MessageId
-		}
-		err = j.svc.Validate(req)
-	}
+	jb, err := parseJob([]byte(rec.Body), rec.MessageId)
 	if err != nil {
+		return "", err
+	}
+	if jb.req == nil {
+		return jb.taskID, nil
+	}
+	if err := j.svc.Validate(jb.req); err != nil {
 		return "", err
 	}
 	tenant := ""
 	if a, ok := rec.MessageAttributes["tenant"]; ok && a.StringValue != nil {
 		tenant = *a.StringValue
 	}
-	t, _, err := j.svc.Accept(ctx, tenant, req, nil)
+	t, _, err := j.svc.Accept(ctx, tenant, jb.req, nil)
 	if err != nil {
 		return "", err
 	}
