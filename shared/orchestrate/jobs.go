@@ -1,6 +1,7 @@
 package orchestrate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,20 +83,29 @@ func (j *Jobs) record(ctx context.Context, rec events.SQSMessage) (ok bool) {
 			ok = false
 		}
 	}()
-	id, err := j.taskID(ctx, rec)
+	jb, err := parseJob([]byte(rec.Body), rec.MessageId)
+	if err == nil && jb.req != nil {
+		err = j.svc.Validate(jb.req)
+	}
 	if err != nil {
-		log.Warn("jobs message rejected; it goes back to the queue and on to the dead-letter queue", "error", err.Error())
+		log.Warn("jobs message rejected; it goes back to the queue and on to the dead-letter queue",
+			"error", rejection(err, jb, []byte(rec.Body)))
+		return false
+	}
+	id, err := j.taskID(ctx, rec, jb)
+	if err != nil {
+		log.Warn("jobs message not accepted; it goes back to the queue", "error", logsafe.Error(err))
 		return false
 	}
 	t, disp, err := j.svc.Execute(ctx, id)
 	switch {
 	case err != nil:
-		log.Error("task execution failed; the message will be delivered again", "task_id", id, "error", err.Error())
+		log.Error("task execution failed; the message will be delivered again", "task_id", id, "error", logsafe.Error(err))
 		return false
 	case disp == tasks.Busy:
 		if j.visibility != nil && rec.ReceiptHandle != "" {
 			if err := j.visibility.Delay(ctx, rec.ReceiptHandle, j.retryAfter); err != nil {
-				log.Warn("could not shorten the message's visibility", "error", err.Error())
+				log.Warn("could not shorten the message's visibility", "error", logsafe.Error(err))
 			}
 		}
 		log.Info("task busy elsewhere or interrupted; the message will be delivered again", "task_id", id)
@@ -137,17 +147,10 @@ func parseJob(body []byte, messageID string) (job, error) {
 	return job{req: req}, nil
 }
 
-// taskID finds or creates the message's task.
-func (j *Jobs) taskID(ctx context.Context, rec events.SQSMessage) (string, error) {
-	jb, err := parseJob([]byte(rec.Body), rec.MessageId)
-	if err != nil {
-		return "", err
-	}
+// taskID finds or creates the task of a parsed, validated message.
+func (j *Jobs) taskID(ctx context.Context, rec events.SQSMessage, jb job) (string, error) {
 	if jb.req == nil {
 		return jb.taskID, nil
-	}
-	if err := j.svc.Validate(jb.req); err != nil {
-		return "", err
 	}
 	tenant := ""
 	if a, ok := rec.MessageAttributes["tenant"]; ok && a.StringValue != nil {
@@ -158,4 +161,17 @@ func (j *Jobs) taskID(ctx context.Context, rec events.SQSMessage) (string, error
 		return "", err
 	}
 	return t.ID, nil
+}
+
+// rejection says why a message was refused, for the log line that is the
+// only place it is said: a FieldError quotes the producer's values (a
+// role, a template variable, a timeout), which may be prompt text, so
+// quoted spans and every word of the request's texts are masked, or, when
+// the body did not decode, every word of the body.
+func rejection(err error, jb job, body []byte) string {
+	in := func(w string) bool { return bytes.Contains(body, []byte(w)) }
+	if jb.req != nil {
+		in = jb.req.Mentions
+	}
+	return logsafe.Scrub(err.Error(), in)
 }
