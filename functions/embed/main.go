@@ -60,7 +60,7 @@ func main() {
 		return
 	}
 	if *queue == "" {
-		fmt.Fprintln(os.Stderr, "sluice embed: give -queue URL (or SLUICE_QUEUE_URL) to poll a queue locally; scripts/embed-local.sh sets one up on the emulator")
+		fmt.Fprintln(os.Stderr, noQueueHint)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -72,6 +72,11 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// noQueueHint is what a local run without a queue prints; a test checks
+// that the script and make target it names exist.
+const noQueueHint = "sluice embed: give -queue URL (or SLUICE_QUEUE_URL) to poll a queue locally; " +
+	"`make run-embed` (scripts/run-embed.sh) sets one up on the emulator"
 
 // Processor feeds SQS records to the indexer. The two packages share the
 // record's shape, not a dependency: sqsbatch knows nothing of embeddings.

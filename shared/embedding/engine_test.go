@@ -3,6 +3,7 @@ package embedding
 import (
 	"context"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,5 +125,80 @@ func TestRouteCheck(t *testing.T) {
 	err := rt.Check([]provider.EmbedInput{{Text: "ok"}, {Text: string(make([]byte, 31))}})
 	if ie, ok := err.(*InputError); !ok || ie.Index != 1 || ie.Limit != 10 {
 		t.Fatalf("%v", err)
+	}
+}
+
+// gateEmbedder holds every call until released, counting the calls in
+// flight; reached closes when want of them are in flight at once.
+type gateEmbedder struct {
+	want    int
+	reached chan struct{}
+	release chan struct{}
+
+	mu             sync.Mutex
+	inFlight, peak int
+	calls          int
+}
+
+func (g *gateEmbedder) Name() string { return "gate" }
+
+func (g *gateEmbedder) Embed(ctx context.Context, req *provider.EmbedRequest) (*provider.EmbedResponse, error) {
+	g.mu.Lock()
+	g.inFlight++
+	g.calls++
+	if g.inFlight > g.peak {
+		g.peak = g.inFlight
+		if g.peak == g.want {
+			close(g.reached)
+		}
+	}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	}()
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, provider.AsError("gate", ctx.Err())
+	}
+	out := &provider.EmbedResponse{Vectors: make([][]float32, len(req.Inputs))}
+	for i, in := range req.Inputs {
+		out.Vectors[i] = simulated.Vector(in.Text, dims)
+	}
+	return out, nil
+}
+
+// Calls run Concurrency at a time: the embedder holds each call until as
+// many as the engine allows are in flight together, so calls made one at a
+// time never get there. Nothing here depends on timing: the wait below only
+// guards against a hang.
+func TestEmbedRunsCallsConcurrently(t *testing.T) {
+	const concurrency = 3
+	g := &gateEmbedder{want: concurrency, reached: make(chan struct{}), release: make(chan struct{})}
+	rt := &Route{Name: "r", Space: "sp", Dimensions: dims, Policy: engine.Policy{FirstToken: time.Minute, Total: 2 * time.Minute, MaxAttempts: 1},
+		Targets: []Target{{Embedder: g, Model: "m", Dimensions: dims, MaxInputs: 1, MaxInputTokens: 1000, MaxCallTokens: 100000}}}
+	e := New([]*Route{rt}, Options{Concurrency: concurrency})
+	done := make(chan *Result, 1)
+	go func() { done <- e.Embed(context.Background(), rt, Request{Inputs: texts(10)}) }()
+	select {
+	case <-g.reached:
+	case res := <-done:
+		t.Fatalf("Embed returned (%v) before %d calls were ever in flight together", res.Err(), concurrency)
+	case <-time.After(time.Minute):
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		t.Fatalf("calls in flight peaked at %d of %d allowed", g.peak, concurrency)
+	}
+	close(g.release)
+	res := <-done
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.peak != concurrency || g.calls != 10 {
+		t.Fatalf("peak %d calls in flight (want %d), %d calls (want 10)", g.peak, concurrency, g.calls)
 	}
 }

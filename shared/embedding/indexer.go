@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/vectors"
 )
@@ -109,7 +110,7 @@ func (x *Indexer) Process(ctx context.Context, items []Item) ([]Outcome, Stats) 
 			out[i] = Outcome{Err: err}
 			st.BadItems++
 			x.log().Warn("bad message: failed without retry; it reaches the dead-letter queue after the queue's maxReceiveCount",
-				"message_id", it.ID, "receive_count", it.ReceiveCount, "reason", err.Error())
+				"message_id", it.ID, "receive_count", it.ReceiveCount, "reason", logsafe.Error(err))
 			continue
 		}
 		routeOf[i] = rt.Name
@@ -233,7 +234,7 @@ func (x *Indexer) unchanged(ctx context.Context, rt *Route, js []*job, st *Stats
 	if err != nil {
 		// Without the ledger everything is embedded again: costlier, and
 		// still correct, since vector keys are deterministic.
-		x.log().Warn("embedding ledger lookup failed; embedding every piece", "space", rt.Space, "error", err.Error())
+		x.log().Warn("embedding ledger lookup failed; embedding every piece", "space", rt.Space, "error", logsafe.Error(err))
 		return js
 	}
 	models := map[string]bool{}
@@ -320,7 +321,7 @@ func (x *Indexer) store(ctx context.Context, rt *Route, js []*job, st *Stats) {
 		return
 	}
 	if err := x.Sink.Put(ctx, rt.Space, vs); err != nil {
-		x.log().Error("vector sink write failed; the messages will be retried", "space", rt.Space, "vectors", len(vs), "error", err.Error())
+		x.log().Error("vector sink write failed; the messages will be retried", "space", rt.Space, "vectors", len(vs), "error", logsafe.Error(err))
 		for _, j := range written {
 			j.err = &provider.Error{Kind: provider.KindUnavailable, Provider: "sink", Message: "vector sink write failed", Err: err}
 		}
@@ -339,7 +340,7 @@ func (x *Indexer) store(ctx context.Context, rt *Route, js []*job, st *Stats) {
 	if err := x.Ledger.Record(ctx, rt.Space, marks); err != nil {
 		// The vectors are stored: the messages are done. A later copy of
 		// them will be embedded again, which is the only cost.
-		x.log().Warn("embedding ledger write failed", "space", rt.Space, "marks", len(marks), "error", err.Error())
+		x.log().Warn("embedding ledger write failed", "space", rt.Space, "marks", len(marks), "error", logsafe.Error(err))
 	}
 }
 

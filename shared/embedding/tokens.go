@@ -22,14 +22,20 @@ func EstimateTokens(in provider.EmbedInput) int {
 
 // Chunk splits text into pieces of at most maxTokens (estimated) with
 // overlap tokens shared by neighbours. Cuts fall on whitespace where there
-// is some in the second half of a piece, and never inside a UTF-8 sequence.
-// A text that fits is returned whole.
+// is some in the second half of a piece, and never inside a UTF-8 sequence,
+// so a rune longer than a piece is a piece alone. A text that fits is
+// returned whole.
 func Chunk(text string, maxTokens, overlap int) []string {
-	size := maxTokens * BytesPerToken
-	if maxTokens <= 0 || len(text) <= size {
+	// Compared in tokens, not bytes: a message may set max_tokens near
+	// MaxInt, and maxTokens·BytesPerToken would wrap negative.
+	if maxTokens <= 0 || maxTokens >= (len(text)+BytesPerToken-1)/BytesPerToken {
 		return []string{text}
 	}
-	ov := min(max(overlap, 0)*BytesPerToken, size/2)
+	size := maxTokens * BytesPerToken // below len(text)+BytesPerToken: no overflow
+	ov := size / 2
+	if overlap < ov { // so overlap·BytesPerToken cannot overflow either
+		ov = min(max(overlap, 0)*BytesPerToken, ov)
+	}
 	var out []string
 	for start := 0; ; {
 		end := start + size
@@ -38,6 +44,15 @@ func Chunk(text string, maxTokens, overlap int) []string {
 			return out
 		}
 		end = cut(text, start+size/2, end)
+		if end <= start {
+			// A rune longer than a piece (a 4-byte rune at max_tokens 1):
+			// it becomes a piece of its own rather than an empty one,
+			// after which start would never move.
+			_, n := utf8.DecodeRuneInString(text[start:])
+			if end = start + n; end == len(text) {
+				return append(out, text[start:])
+			}
+		}
 		out = append(out, text[start:end])
 		next := runeStart(text, end-ov)
 		if next <= start { // overlap must not stall progress

@@ -2,8 +2,10 @@ package embedding
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sluice-llm/sluice/shared/provider"
@@ -53,5 +55,36 @@ func TestChunkCoversTextWithOverlap(t *testing.T) {
 	}
 	if got := Chunk("short text", 100, 10); len(got) != 1 || got[0] != "short text" {
 		t.Fatalf("a text that fits was split: %q", got)
+	}
+}
+
+// A piece of one token is three bytes, shorter than a 4-byte rune: the rune
+// is a piece of its own. Chunk used to cut an empty piece there and never
+// move on (found by FuzzParseMessage: a message may set max_tokens 1).
+func TestChunkRuneLongerThanPiece(t *testing.T) {
+	done := make(chan []string, 1)
+	go func() { done <- Chunk("😀😀 ab😀", 1, 0) }()
+	select {
+	case got := <-done:
+		if want := []string{"😀", "😀", " ab", "😀"}; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("chunks %q, want %q", got, want)
+		}
+	case <-time.After(30 * time.Second): // a hang guard, not a timing assertion
+		t.Fatal("Chunk does not return: it makes no progress on a rune longer than a piece")
+	}
+}
+
+// A message may set max_tokens and overlap up to MaxInt64: Chunk must not
+// compute byte sizes that wrap (they used to, and slice out of range).
+func TestChunkHugeLimits(t *testing.T) {
+	text := strings.Repeat("word ", 40)
+	for _, c := range []struct{ max, overlap int }{{math.MaxInt, 0}, {math.MaxInt / 2, 5}, {4e18, 1}, {3, math.MaxInt}, {5, 4e18}} {
+		chunks := Chunk(text, c.max, c.overlap)
+		if c.max >= len(text) && (len(chunks) != 1 || chunks[0] != text) {
+			t.Fatalf("%+v: %d chunks; the text fits", c, len(chunks))
+		}
+		if strings.Join(chunks, "") != text && (chunks[0] != text[:len(chunks[0])] || !strings.HasSuffix(text, chunks[len(chunks)-1])) {
+			t.Fatalf("%+v: chunks do not cover the text", c)
+		}
 	}
 }

@@ -82,7 +82,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 		h.embedFail(w, &rl, start, aerr)
 		return
 	}
-	rl.model = req.Model
+	rl.model, rl.inPrompt = req.Model, inInputs(inputs)
 	rt, ok := h.embed.Route(req.Model)
 	if !ok {
 		if _, chatModel := h.engine.Route(req.Model); chatModel {

@@ -193,6 +193,8 @@ type requestLog struct {
 	// features: the route uses optional features (policies.go).
 	features bool
 	req      *chat.Request // for scrubbing error details, never logged itself
+	// inPrompt scrubs error details of requests that are not chat (embeddings).
+	inPrompt func(word string) bool
 }
 
 // readBody reads and bounds the request body, in size and in time (body.go).
@@ -377,7 +379,7 @@ func (h *Handler) logRequest(rl requestLog, start time.Time, res *engine.Result)
 			attrs = append(attrs, slog.String("error_kind", m.ErrorKind), slog.String("error", res.Err.Error()),
 				slog.Bool("mid_stream", res.Committed))
 			if h.log.Enabled(context.Background(), slog.LevelDebug) {
-				if d := errorDetail(res.Err.Message, rl.req); d != "" {
+				if d := errorDetail(res.Err.Message, rl.promptWords()); d != "" {
 					attrs = append(attrs, slog.String("error_detail", d))
 				}
 			}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/logsafe"
+	"github.com/sluice-llm/sluice/shared/provider"
 )
 
 // Log lines never carry prompt or completion text. Errors go into them as
@@ -12,12 +13,35 @@ import (
 // quote the request) only at debug level, scrubbed (errorDetail).
 
 // errorDetail is an upstream error message as a debug log may carry it:
-// scrubbed of quoted text, echoed bodies and any word of the request.
-func errorDetail(msg string, req *chat.Request) string {
+// scrubbed of quoted text, echoed bodies and any word inPrompt finds in
+// the request.
+func errorDetail(msg string, inPrompt func(string) bool) string {
 	if msg == "" {
 		return ""
 	}
-	return logsafe.Scrub(msg, inRequest(req))
+	return logsafe.Scrub(msg, inPrompt)
+}
+
+// promptWords finds words of the request: in its inputs for embeddings,
+// else in the chat request.
+func (rl *requestLog) promptWords() func(string) bool {
+	if rl.inPrompt != nil {
+		return rl.inPrompt
+	}
+	return inRequest(rl.req)
+}
+
+// inInputs reports whether word occurs in any text input of an embeddings
+// request.
+func inInputs(inputs []provider.EmbedInput) func(string) bool {
+	return func(w string) bool {
+		for _, in := range inputs {
+			if strings.Contains(in.Text, w) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // inRequest reports whether word occurs in any text of the request: message

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-llm/sluice/shared/chat"
 	"github.com/sluice-llm/sluice/shared/engine"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/responses"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
@@ -96,12 +97,12 @@ func (d responsesDoor) prepare(ctx context.Context, tnt *tenant.Tenant, rt *engi
 				param: "previous_response_id", message: fmt.Sprintf("Previous response with id '%s' not found.", id)}
 		}
 		if err != nil {
-			d.h.log.Error("reading a stored response failed", "error", err.Error())
+			d.h.log.Error("reading a stored response failed", "error", logsafe.Error(err))
 			return nil, &apiError{status: http.StatusServiceUnavailable, typ: "api_error", code: "store_unavailable",
 				message: "The gateway could not read the previous response right now; retry shortly.", retryAfter: time.Second}
 		}
 		if st.history, err = prev.Conversation(); err != nil {
-			d.h.log.Error("a stored response is unreadable", "error", err.Error())
+			d.h.log.Error("a stored response is unreadable", "error", logsafe.Error(err))
 			return nil, &apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
 				message: "The previous response could not be read."}
 		}
@@ -142,7 +143,7 @@ func (d responsesDoor) keep(st *respState, id string, body json.RawMessage) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 5*time.Second)
 	defer cancel()
 	if err := d.h.responses.Store.Put(ctx, s); err != nil {
-		d.h.log.Error("storing a response failed", "request_id", id, "error", err.Error())
+		d.h.log.Error("storing a response failed", "request_id", id, "error", logsafe.Error(err))
 	}
 }
 
@@ -173,7 +174,7 @@ func (h *Handler) storedResponse(w http.ResponseWriter, r *http.Request, id stri
 		case errors.Is(err, responses.ErrNotFound):
 			writeError(w, notFound)
 		case err != nil:
-			h.log.Error("deleting a stored response failed", "error", err.Error())
+			h.log.Error("deleting a stored response failed", "error", logsafe.Error(err))
 			writeError(w, unavailable)
 		default:
 			w.Header().Set("Content-Type", "application/json")
@@ -186,7 +187,7 @@ func (h *Handler) storedResponse(w http.ResponseWriter, r *http.Request, id stri
 	case errors.Is(err, responses.ErrNotFound):
 		writeError(w, notFound)
 	case err != nil:
-		h.log.Error("reading a stored response failed", "error", err.Error())
+		h.log.Error("reading a stored response failed", "error", logsafe.Error(err))
 		writeError(w, unavailable)
 	default:
 		w.Header().Set("Content-Type", "application/json")

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +41,50 @@ func TestEveryEventKind(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 || !strings.Contains(resp.Body, `"object":"chat.completion"`) {
 			t.Fatalf("%+v %v", out, err)
 		}
+	})
+	// Embeddings pass through the task API to the gateway's handler, on the
+	// Function URL and over HTTP, as chat does.
+	embeddings := func(t *testing.T, status int, body []byte) {
+		t.Helper()
+		var got struct {
+			Object string
+			Data   []struct {
+				Index     int
+				Embedding []float32
+			}
+		}
+		if status != 200 || json.Unmarshal(body, &got) != nil || got.Object != "list" || len(got.Data) != 2 ||
+			len(got.Data[0].Embedding) != 16 || len(got.Data[1].Embedding) != 16 || got.Data[1].Index != 1 {
+			t.Fatalf("HTTP %d %s", status, body)
+		}
+	}
+	const embedBody = `{"model":"sluice-embed","input":["first document","second document"]}`
+	t.Run("FunctionURLEmbeddings", func(t *testing.T) {
+		var ev map[string]any
+		if err := json.Unmarshal(event(t, "orchestrate-function-url.json"), &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev["rawPath"], ev["body"] = "/v1/embeddings", embedBody
+		ev["requestContext"].(map[string]any)["http"].(map[string]any)["path"] = "/v1/embeddings"
+		delete(ev["headers"].(map[string]any), "content-length")
+		raw, _ := json.Marshal(ev)
+		out, err := f.app.Invoke(ctx, raw)
+		resp, _ := out.(events.LambdaFunctionURLResponse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		embeddings(t, resp.StatusCode, []byte(resp.Body))
+	})
+	t.Run("HTTPEmbeddings", func(t *testing.T) {
+		srv := httptest.NewServer(f.app.Handler)
+		defer srv.Close()
+		resp, err := http.Post(srv.URL+"/v1/embeddings", "application/json", strings.NewReader(embedBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		embeddings(t, resp.StatusCode, body)
 	})
 	t.Run("FunctionURLTask", func(t *testing.T) {
 		out, err := invoke("orchestrate-tasks-url.json")

@@ -11,14 +11,18 @@ import (
 	"github.com/sluice-llm/sluice/shared/provider/simulated"
 )
 
-// fastConfig has the built-in model names on quick simulated providers.
+// fastConfig has the built-in model names (chat and embeddings) on quick
+// simulated providers.
 const fastConfig = `
 providers:
-  simulated: {type: simulated, simulated: {ttft: 1ms, token_gap: 0s, tokens: 8}}
+  simulated: {type: simulated, simulated: {ttft: 1ms, token_gap: 0s, tokens: 8, embedding: {dimensions: 16}}}
   simulated-down: {type: simulated, simulated: {ttft: 1ms, fault: {mode: status, status: 503}}}
 models:
   sluice-sim: {targets: [simulated/sim-1]}
   sluice-fallback-demo: {targets: [simulated-down/sim-1, simulated/sim-1]}
+embeddings:
+  models:
+    sluice-embed: {targets: [{provider: simulated, model: sim-embed-1, embedding_space: sluice-sim-16, dimensions: 16}]}
 `
 
 type fixture struct {

@@ -1,6 +1,7 @@
 package orchestrate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,20 +83,29 @@ func (j *Jobs) record(ctx context.Context, rec events.SQSMessage) (ok bool) {
 			ok = false
 		}
 	}()
-	id, err := j.taskID(ctx, rec)
+	jb, err := parseJob([]byte(rec.Body), rec.MessageId)
+	if err == nil && jb.req != nil {
+		err = j.svc.Validate(jb.req)
+	}
 	if err != nil {
-		log.Warn("jobs message rejected; it goes back to the queue and on to the dead-letter queue", "error", err.Error())
+		log.Warn("jobs message rejected; it goes back to the queue and on to the dead-letter queue",
+			"error", rejection(err, jb, []byte(rec.Body)))
+		return false
+	}
+	id, err := j.taskID(ctx, rec, jb)
+	if err != nil {
+		log.Warn("jobs message not accepted; it goes back to the queue", "error", logsafe.Error(err))
 		return false
 	}
 	t, disp, err := j.svc.Execute(ctx, id)
 	switch {
 	case err != nil:
-		log.Error("task execution failed; the message will be delivered again", "task_id", id, "error", err.Error())
+		log.Error("task execution failed; the message will be delivered again", "task_id", id, "error", logsafe.Error(err))
 		return false
 	case disp == tasks.Busy:
 		if j.visibility != nil && rec.ReceiptHandle != "" {
 			if err := j.visibility.Delay(ctx, rec.ReceiptHandle, j.retryAfter); err != nil {
-				log.Warn("could not shorten the message's visibility", "error", err.Error())
+				log.Warn("could not shorten the message's visibility", "error", logsafe.Error(err))
 			}
 		}
 		log.Info("task busy elsewhere or interrupted; the message will be delivered again", "task_id", id)
@@ -108,36 +118,60 @@ func (j *Jobs) record(ctx context.Context, rec events.SQSMessage) (ok bool) {
 // errBadMessage is a message that no retry can fix.
 var errBadMessage = errors.New("not a jobs message")
 
-// taskID finds or creates the message's task.
-func (j *Jobs) taskID(ctx context.Context, rec events.SQSMessage) (string, error) {
-	kind := Classify([]byte(rec.Body))
-	if kind != KindTask {
+// job is what one jobs message asks for: to run a stored task (taskID),
+// or to submit a whole task a producer sent (req).
+type job struct {
+	taskID string
+	req    *tasks.Request
+}
+
+// parseJob reads a jobs message body. A task request sent whole is keyed
+// by its idempotency key or else by the message id, so a redelivery finds
+// the same task. It does no I/O (FuzzParseJob feeds it anything).
+func parseJob(body []byte, messageID string) (job, error) {
+	if Classify(body) != KindTask {
 		var m Message
-		if err := json.Unmarshal([]byte(rec.Body), &m); err != nil || m.TaskID == "" {
-			return "", errBadMessage
+		if err := json.Unmarshal(body, &m); err != nil || m.TaskID == "" {
+			return job{}, errBadMessage
 		}
-		return m.TaskID, nil
+		return job{taskID: m.TaskID}, nil
 	}
-	// A producer sent a whole task: submit it, keyed by its idempotency
-	// key or else by the message id, so redelivery finds the same task.
-	req, err := tasks.Decode([]byte(rec.Body))
-	if err == nil {
-		req.Mode = tasks.ModeAsync
-		if req.IdempotencyKey == "" {
-			req.IdempotencyKey = "sqs:" + rec.MessageId
-		}
-		err = j.svc.Validate(req)
-	}
+	req, err := tasks.Decode(body)
 	if err != nil {
-		return "", err
+		return job{}, err
+	}
+	req.Mode = tasks.ModeAsync
+	if req.IdempotencyKey == "" {
+		req.IdempotencyKey = "sqs:" + messageID
+	}
+	return job{req: req}, nil
+}
+
+// taskID finds or creates the task of a parsed, validated message.
+func (j *Jobs) taskID(ctx context.Context, rec events.SQSMessage, jb job) (string, error) {
+	if jb.req == nil {
+		return jb.taskID, nil
 	}
 	tenant := ""
 	if a, ok := rec.MessageAttributes["tenant"]; ok && a.StringValue != nil {
 		tenant = *a.StringValue
 	}
-	t, _, err := j.svc.Accept(ctx, tenant, req, nil)
+	t, _, err := j.svc.Accept(ctx, tenant, jb.req, nil)
 	if err != nil {
 		return "", err
 	}
 	return t.ID, nil
+}
+
+// rejection says why a message was refused, for the log line that is the
+// only place it is said: a FieldError quotes the producer's values (a
+// role, a template variable, a timeout), which may be prompt text, so
+// quoted spans and every word of the request's texts are masked, or, when
+// the body did not decode, every word of the body.
+func rejection(err error, jb job, body []byte) string {
+	in := func(w string) bool { return bytes.Contains(body, []byte(w)) }
+	if jb.req != nil {
+		in = jb.req.Mentions
+	}
+	return logsafe.Scrub(err.Error(), in)
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sluice-llm/sluice/shared/logsafe"
 )
 
 // SQSQueue is the jobs queue: tasks.Queue for the API, Visibility for the
@@ -68,7 +70,7 @@ func NewPoller(q *SQSQueue, h func(context.Context, events.SQSEvent) events.SQSE
 func (p *Poller) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if _, err := p.Once(ctx); err != nil && ctx.Err() == nil {
-			p.log.Warn("jobs queue poll failed", "error", err.Error())
+			p.log.Warn("jobs queue poll failed", "error", logsafe.Error(err))
 			sleep(ctx, time.Second)
 		}
 	}

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 )
@@ -69,9 +70,10 @@ func (r *EmbedResponse) Validate(provider string, req *EmbedRequest) error {
 }
 
 // SendJSON sends a request that expects a plain JSON answer (an embeddings
-// call) and returns the body of a 2xx answer; anything else comes back
-// classified, as SendStream does for streams.
-func SendJSON(client *http.Client, provider string, hr *http.Request, headers map[string]string) (io.ReadCloser, error) {
+// call) and returns the body of a 2xx answer, of which at most limit bytes
+// are read (see LimitBody); anything else comes back classified, as
+// SendStream does for streams.
+func SendJSON(client *http.Client, provider string, hr *http.Request, headers map[string]string, limit int64) (io.ReadCloser, error) {
 	for k, v := range headers {
 		hr.Header.Set(k, v)
 	}
@@ -82,5 +84,83 @@ func SendJSON(client *http.Client, provider string, hr *http.Request, headers ma
 	if resp.StatusCode/100 != 2 {
 		return nil, FromHTTPResponse(provider, resp)
 	}
-	return resp.Body, nil
+	return LimitBody(resp.Body, resp.ContentLength, limit), nil
+}
+
+// ErrBodyTooLarge is what reading an upstream answer fails with once it
+// passes the size its request can call for.
+var ErrBodyTooLarge = errors.New("the upstream answer is larger than its request can call for")
+
+// Bounds of an embeddings answer, which adapters read whole: a broken or
+// hostile upstream must not grow the process without end. They are
+// generous, since a legitimate answer cut short would fail for nothing.
+const (
+	// embedBytesPerValue covers one vector value as JSON text: about 14
+	// bytes compact, about 35 pretty-printed one per line (OpenAI's own
+	// layout), under 6 in base64.
+	embedBytesPerValue = 64
+	// embedAssumedDimensions stands in when the request leaves the vector
+	// length to the model: more than any embedding model in use returns.
+	embedAssumedDimensions = 8192
+	// embedMaxDimensions caps a requested length in the estimate, so it
+	// cannot overflow; no model comes near it.
+	embedMaxDimensions = 1 << 16
+	// Per input: its index and object name, and room for upstreams that
+	// echo the input (Cohere on Bedrock returns the texts), escaped.
+	embedBytesPerInput    = 1 << 10
+	embedBytesPerTextByte = 6 // the worst JSON escape, \u00XX
+	// embedEnvelope covers what an answer says besides its vectors.
+	embedEnvelope = 64 << 10
+)
+
+// EmbedBodyLimit is the most an answer to req may hold: for each input a
+// vector of the requested length (embedAssumedDimensions when unset) at
+// embedBytesPerValue a value, plus its echoed text and framing.
+func EmbedBodyLimit(req *EmbedRequest) int64 {
+	dims := int64(req.Dimensions)
+	if dims <= 0 {
+		dims = embedAssumedDimensions
+	}
+	dims = min(dims, embedMaxDimensions)
+	n := int64(embedEnvelope)
+	for _, in := range req.Inputs {
+		n += embedBytesPerInput + dims*embedBytesPerValue + embedBytesPerTextByte*int64(len(in.Text)+8*len(in.Tokens))
+	}
+	return n
+}
+
+// LimitBody returns body bounded to limit bytes: a body whose declared
+// length (contentLength, -1 if unknown) is over it fails on the first read
+// without being read, and one that runs past it fails with ErrBodyTooLarge
+// there. A body of exactly limit bytes reads whole.
+func LimitBody(body io.ReadCloser, contentLength, limit int64) io.ReadCloser {
+	return &limitedBody{ReadCloser: body, left: limit, over: contentLength > limit}
+}
+
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+	over bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.over {
+		return 0, ErrBodyTooLarge
+	}
+	if b.left <= 0 {
+		// At the limit: one more byte means too large, none means the end.
+		var one [1]byte
+		n, err := b.ReadCloser.Read(one[:])
+		if n > 0 {
+			b.over = true
+			return 0, ErrBodyTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sluice-llm/sluice/shared/logsafe"
 )
 
 // Poller feeds a Handler from a queue the way Lambda's event source mapping
@@ -57,7 +59,7 @@ func (p *Poller) Run(ctx context.Context) error {
 			break
 		}
 		fails++
-		p.log().Warn("polling the queue failed; retrying", "queue", p.QueueURL, "error", err.Error())
+		p.log().Warn("polling the queue failed; retrying", "queue", p.QueueURL, "error", logsafe.Error(err))
 		sleepCtx(ctx, min(time.Duration(1<<min(fails, 5))*time.Second, 30*time.Second))
 	}
 	return ctx.Err()

@@ -150,7 +150,7 @@ func (e *UnknownEventError) Unwrap() error { return ErrNotSQS }
 func (h *Handler) HandleRaw(ctx context.Context, raw json.RawMessage) (events.SQSEventResponse, error) {
 	ev, err := ParseEvent(raw)
 	if err != nil {
-		h.log.Error("invocation refused: not an SQS batch", "error", err.Error())
+		h.log.Error("invocation refused: not an SQS batch", "error", logsafe.Error(err))
 		return events.SQSEventResponse{}, err
 	}
 	return h.Handle(ctx, ev)
@@ -167,7 +167,8 @@ func ParseEvent(raw json.RawMessage) (events.SQSEvent, error) {
 	if shape.Records == nil {
 		return events.SQSEvent{}, &UnknownEventError{Reason: "no Records"}
 	}
-	var ev events.SQSEvent
+	// Never nil, so an empty batch encodes as [] and reads back the same.
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(shape.Records))}
 	for i, r := range shape.Records {
 		var m events.SQSMessage
 		if err := json.Unmarshal(r, &m); err != nil {
@@ -240,7 +241,7 @@ func (h *Handler) extend(ctx context.Context, vs []visibility) {
 	for arn, vs := range byQueue {
 		url, err := h.queueURL(ctx, arn)
 		if err != nil {
-			h.log.Warn("cannot back off failed records: queue URL unknown", "queue_arn", arn, "error", err.Error())
+			h.log.Warn("cannot back off failed records: queue URL unknown", "queue_arn", arn, "error", logsafe.Error(err))
 			continue
 		}
 		for i := 0; i < len(vs); i += 10 { // the batch call's limit
@@ -251,7 +252,7 @@ func (h *Handler) extend(ctx context.Context, vs []visibility) {
 			}
 			out, err := h.sqs.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url), Entries: entries})
 			if err != nil {
-				h.log.Warn("cannot back off failed records", "queue_arn", arn, "records", len(entries), "error", err.Error())
+				h.log.Warn("cannot back off failed records", "queue_arn", arn, "records", len(entries), "error", logsafe.Error(err))
 				continue
 			}
 			for _, f := range out.Failed {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/sluice-llm/sluice/shared/httpapi"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/tasks"
 	"github.com/sluice-llm/sluice/shared/tenant"
 )
@@ -120,7 +121,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 			Param: "idempotency_key", Message: "This idempotency key was already used with a different task request."})
 		return
 	case err != nil:
-		h.log.Error("task submission failed", "tenant", tenantID, "error", err.Error())
+		h.log.Error("task submission failed", "tenant", tenantID, "error", logsafe.Error(err))
 		httpapi.WriteError(w, httpapi.Error{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "task_store_unavailable",
 			Message: "The task could not be stored or queued right now; retry with the same idempotency key."})
 		return
@@ -206,7 +207,7 @@ func (h *Handler) storeError(w http.ResponseWriter, id string, err error) bool {
 		httpapi.WriteError(w, httpapi.Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "task_not_found",
 			Message: fmt.Sprintf("No task %q.", id)})
 	default:
-		h.log.Error("task store failed", "task_id", id, "error", err.Error())
+		h.log.Error("task store failed", "task_id", id, "error", logsafe.Error(err))
 		httpapi.WriteError(w, httpapi.Error{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "task_store_unavailable",
 			Message: "The task store is not answering right now; retry shortly."})
 	}

@@ -258,3 +258,49 @@ func (r *Request) Conversation() []chat.Message {
 	}
 	return r.Messages
 }
+
+// Mentions reports whether word occurs in the request's text: its messages
+// (content, names, tool calls, unmodelled members), its prompt (system,
+// template, variables), its schema and its metadata. Log lines about a
+// request are scrubbed of such words (logsafe.Scrub): the request's own
+// values, a role or a template variable say, may be prompt text.
+func (r *Request) Mentions(word string) bool {
+	has := func(s string) bool { return strings.Contains(s, word) }
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		if has(m.Content.Text) || has(m.Name) || has(m.Refusal) || has(m.Role) {
+			return true
+		}
+		for _, p := range m.Content.Parts {
+			if has(p.Text) {
+				return true
+			}
+		}
+		for _, tc := range m.ToolCalls {
+			if has(tc.Function.Name) || has(tc.Function.Arguments) {
+				return true
+			}
+		}
+		for _, raw := range m.Extra {
+			if has(string(raw)) {
+				return true
+			}
+		}
+	}
+	if p := r.Prompt; p != nil {
+		if has(p.System) || has(p.Template) {
+			return true
+		}
+		for k, v := range p.Variables {
+			if has(k) || has(v) {
+				return true
+			}
+		}
+	}
+	for _, v := range r.Metadata {
+		if has(v) {
+			return true
+		}
+	}
+	return has(string(r.Schema)) || has(r.Timeout) || has(r.Mode)
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-llm/sluice/shared/chat"
+	"github.com/sluice-llm/sluice/shared/logsafe"
 	"github.com/sluice-llm/sluice/shared/metrics"
 	"github.com/sluice-llm/sluice/shared/quota"
 	"github.com/sluice-llm/sluice/shared/sat"
@@ -181,7 +182,7 @@ func (s *Service) enqueue(ctx context.Context, id string) error {
 		s.local <- struct{}{}
 		defer func() { <-s.local }()
 		if _, _, err := s.Execute(context.Background(), id); err != nil {
-			s.o.Log.Error("local task run failed", "task_id", id, "error", err.Error())
+			s.o.Log.Error("local task run failed", "task_id", id, "error", logsafe.Error(err))
 		}
 	}()
 	return nil
@@ -319,7 +320,7 @@ func (s *Service) heartbeat(ctx context.Context, id, owner string, cancel contex
 					return
 				}
 				if err != nil {
-					s.o.Log.Warn("task lease renewal failed; retrying", "task_id", id, "error", err.Error())
+					s.o.Log.Warn("task lease renewal failed; retrying", "task_id", id, "error", logsafe.Error(err))
 				}
 			}
 		}
@@ -334,7 +335,7 @@ func (s *Service) deliver(ctx context.Context, t *Task) {
 	st := s.o.Webhooks.Deliver(ctx, t)
 	t.Webhook = &st
 	if err := s.o.Store.SetWebhook(context.WithoutCancel(ctx), t.ID, st); err != nil {
-		s.o.Log.Error("recording webhook delivery failed", "task_id", t.ID, "error", err.Error())
+		s.o.Log.Error("recording webhook delivery failed", "task_id", t.ID, "error", logsafe.Error(err))
 	}
 	s.o.Log.Info("task webhook", "task_id", t.ID, "state", st.State, "attempts", st.Attempts, "status", st.LastStatus)
 }
@@ -347,7 +348,7 @@ func (s *Service) settle(ctx context.Context, t *Task) {
 	}
 	actual := quota.Amounts{Requests: 1, Tokens: int64(t.Usage.TotalTokens), CostMicros: int64(t.CostUSD * 1e6)}
 	if err := s.o.Quota.Settle(ctx, t.QuotaLease, actual); err != nil {
-		s.o.Log.Error("task quota settlement failed", "task_id", t.ID, "error", err.Error())
+		s.o.Log.Error("task quota settlement failed", "task_id", t.ID, "error", logsafe.Error(err))
 	}
 }
 
@@ -358,7 +359,7 @@ func (s *Service) release(lease *quota.Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.o.Quota.Release(ctx, lease); err != nil {
-		s.o.Log.Error("quota release failed", "tenant", lease.Tenant, "error", err.Error())
+		s.o.Log.Error("quota release failed", "tenant", lease.Tenant, "error", logsafe.Error(err))
 	}
 }
 

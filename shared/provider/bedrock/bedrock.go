@@ -106,14 +106,17 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 // bytes. The SDK's closed body then answers WriteTo with io.EOF, which
 // io.Copy passes on as an error, and the write loop closes the connection
 // while the response stream is still being read ("use of closed network
-// connection" mid-stream). A body of our own ends that race.
+// connection" mid-stream). A body of our own ends that race. It also bounds
+// the answer of a call that asks for it (limitResponse).
 type ownBodyClient struct {
 	next bedrockruntime.HTTPClient
 }
 
 func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody {
-		return c.next.Do(req)
+		resp, err := c.next.Do(req)
+		limitResponse(req, resp)
+		return resp, err
 	}
 	// The SDK serializes the whole payload in memory anyway (it signs its
 	// hash), so this costs one copy of the JSON.
@@ -130,7 +133,9 @@ func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
 	b := buf.Bytes()
 	req.Body = io.NopCloser(bytes.NewReader(b))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	return c.next.Do(req)
+	resp, err := c.next.Do(req)
+	limitResponse(req, resp)
+	return resp, err
 }
 
 // Name implements provider.Provider.

@@ -3,10 +3,14 @@ package bedrock
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -99,7 +103,9 @@ func (p *Provider) embedTitan(ctx context.Context, req *provider.EmbedRequest) (
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			var r titanResponse
-			n, err := p.invoke(ctx, req.Model, titanRequest{InputText: in.Text, Dimensions: req.Dimensions, Normalize: true}, &r)
+			one := &provider.EmbedRequest{Inputs: []provider.EmbedInput{in}, Dimensions: req.Dimensions}
+			n, err := p.invoke(ctx, req.Model, titanRequest{InputText: in.Text, Dimensions: req.Dimensions, Normalize: true}, &r,
+				provider.EmbedBodyLimit(one))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -149,7 +155,7 @@ func (p *Provider) embedCohere(ctx context.Context, req *provider.EmbedRequest) 
 		body.Texts = append(body.Texts, in.Text)
 	}
 	var r cohereResponse
-	n, err := p.invoke(ctx, req.Model, body, &r)
+	n, err := p.invoke(ctx, req.Model, body, &r, provider.EmbedBodyLimit(req))
 	if err != nil {
 		return nil, err
 	}
@@ -170,18 +176,26 @@ func (p *Provider) embedCohere(ctx context.Context, req *provider.EmbedRequest) 
 
 // invoke makes one InvokeModel call and decodes its JSON answer into out.
 // It returns the input token count Bedrock reports in its response header.
-func (p *Provider) invoke(ctx context.Context, model string, in, out any) (int, error) {
+// The SDK reads the answer whole before returning it, so the HTTP client
+// bounds it (ownBodyClient, with the limit riding on the context): at
+// most limit bytes, or the call fails as a protocol error.
+func (p *Provider) invoke(ctx context.Context, model string, in, out any, limit int64) (int, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return 0, &provider.Error{Kind: provider.KindBadRequest, Provider: p.name, Err: fmt.Errorf("encode request: %w", err)}
 	}
-	res, err := p.client.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
+	lim := &bodyLimit{max: limit}
+	res, err := p.client.InvokeModel(context.WithValue(ctx, bodyLimitKey{}, lim), &bedrockruntime.InvokeModelInput{
 		ModelId:     aws.String(model),
 		Body:        body,
 		ContentType: aws.String("application/json"),
 		Accept:      aws.String("application/json"),
 	})
 	if err != nil {
+		if lim.exceeded.Load() {
+			return 0, &provider.Error{Kind: provider.KindProtocol, Provider: p.name,
+				Message: fmt.Sprintf("InvokeModel response larger than the %d bytes this request can call for", limit), Err: provider.ErrBodyTooLarge}
+		}
 		return 0, p.classify(err)
 	}
 	if err := json.Unmarshal(res.Body, out); err != nil {
@@ -192,4 +206,38 @@ func (p *Provider) invoke(ctx context.Context, model string, in, out any) (int, 
 		tokens, _ = strconv.Atoi(raw.Header.Get("X-Amzn-Bedrock-Input-Token-Count"))
 	}
 	return tokens, nil
+}
+
+// bodyLimit bounds the response to one call that carries it on its
+// context, and records whether the response ran past it: the SDK's error
+// for a failed body read need not wrap the reader's.
+type bodyLimit struct {
+	max      int64
+	exceeded atomic.Bool
+}
+
+type bodyLimitKey struct{}
+
+// limitResponse bounds resp's body when the request carries a bodyLimit.
+// Streams (ConverseStream) carry none: the event stream decoder bounds
+// each message itself.
+func limitResponse(req *http.Request, resp *http.Response) {
+	lim, ok := req.Context().Value(bodyLimitKey{}).(*bodyLimit)
+	if !ok || resp == nil || resp.Body == nil {
+		return
+	}
+	resp.Body = &flaggedBody{ReadCloser: provider.LimitBody(resp.Body, resp.ContentLength, lim.max), lim: lim}
+}
+
+type flaggedBody struct {
+	io.ReadCloser
+	lim *bodyLimit
+}
+
+func (b *flaggedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, provider.ErrBodyTooLarge) {
+		b.lim.exceeded.Store(true)
+	}
+	return n, err
 }

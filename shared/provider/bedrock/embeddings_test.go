@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -131,5 +133,52 @@ func TestEmbedBedrockErrors(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Kind != provider.KindBadRequest {
 			t.Errorf("%s: %v, want bad_request", req.Model, err)
 		}
+	}
+}
+
+// TestEmbedHugeAnswerIsAProtocolError: the SDK reads an InvokeModel answer
+// whole, so a broken or hostile endpoint sending an endless one (as a
+// success or as an error) must be cut off at the request's limit.
+func TestEmbedHugeAnswerIsAProtocolError(t *testing.T) {
+	const total = 64 << 20
+	for _, status := range []int{200, 500} {
+		var sent atomic.Int64
+		done := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer close(done)
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			if status != 200 {
+				w.Header().Set("X-Amzn-ErrorType", "InternalServerException")
+			}
+			w.WriteHeader(status)
+			n, _ := io.WriteString(w, `{"inputTextTokenCount":1,"message":"`+strings.Repeat(" ", 10)+`","embedding":[`)
+			sent.Add(int64(n))
+			chunk := strings.Repeat("0.0123456789,", 5000)
+			for sent.Load() < total {
+				n, err := io.WriteString(w, chunk)
+				sent.Add(int64(n))
+				if err != nil {
+					return // the client hung up
+				}
+			}
+		}))
+		p, err := New(context.Background(), Options{Region: "us-east-1", Endpoint: srv.URL, HTTPClient: srv.Client(),
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &provider.EmbedRequest{Model: "amazon.titan-embed-text-v2:0", Dimensions: 256, Inputs: []provider.EmbedInput{{Text: "a"}}}
+		_, err = p.Embed(context.Background(), req)
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Kind != provider.KindProtocol || !errors.Is(err, provider.ErrBodyTooLarge) {
+			t.Errorf("HTTP %d: err %v; want a protocol error for a body over the limit", status, err)
+		}
+		srv.CloseClientConnections()
+		<-done
+		if got := sent.Load(); got >= total {
+			t.Errorf("HTTP %d: the endpoint sent all %d bytes; the limit is %d", status, got, provider.EmbedBodyLimit(req))
+		}
+		srv.Close()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -64,7 +65,8 @@ func (p *Provider) Embed(ctx context.Context, req *provider.EmbedRequest) (*prov
 			hr.Header.Set(p.keyHdr, p.key)
 		}
 	}
-	rc, err := provider.SendJSON(p.client, p.name, hr, p.headers)
+	limit := provider.EmbedBodyLimit(req)
+	rc, err := provider.SendJSON(p.client, p.name, hr, p.headers, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +76,11 @@ func (p *Provider) Embed(ctx context.Context, req *provider.EmbedRequest) (*prov
 		if ctx.Err() != nil {
 			return nil, provider.AsError(p.name, ctx.Err())
 		}
-		return nil, &provider.Error{Kind: provider.KindProtocol, Provider: p.name, Message: "unreadable embeddings response", Err: err}
+		msg := "unreadable embeddings response"
+		if errors.Is(err, provider.ErrBodyTooLarge) {
+			msg = fmt.Sprintf("embeddings response larger than the %d bytes %d inputs can call for", limit, len(req.Inputs))
+		}
+		return nil, &provider.Error{Kind: provider.KindProtocol, Provider: p.name, Message: msg, Err: err}
 	}
 	out := &provider.EmbedResponse{Vectors: make([][]float32, len(req.Inputs)), PromptTokens: wire.Usage.PromptTokens, Model: wire.Model}
 	for _, d := range wire.Data {

@@ -6,10 +6,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-llm/sluice/shared/provider"
@@ -143,5 +146,47 @@ func TestEmbedErrorsClassified(t *testing.T) {
 				t.Errorf("retry after %v", pe.RetryAfter)
 			}
 		})
+	}
+}
+
+// hugeEmbeddings answers 200 with an embeddings body that goes on for up to
+// total bytes (a broken or hostile upstream), and reports how much of it the
+// client took before hanging up.
+func hugeEmbeddings(t *testing.T, total int) (*httptest.Server, func() int64) {
+	var sent atomic.Int64
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		n, _ := io.WriteString(w, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[`)
+		sent.Add(int64(n))
+		chunk := strings.Repeat("0.0123456789,", 5000)
+		for int(sent.Load()) < total {
+			n, err := io.WriteString(w, chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return // the client hung up
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() int64 { <-done; return sent.Load() }
+}
+
+func TestEmbedHugeAnswerIsAProtocolError(t *testing.T) {
+	const total = 64 << 20
+	srv, sent := hugeEmbeddings(t, total)
+	p, _ := New(Options{BaseURL: srv.URL})
+	req := &provider.EmbedRequest{Model: "m", Inputs: []provider.EmbedInput{{Text: "a"}}, Dimensions: 8}
+	_, err := p.Embed(context.Background(), req)
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Kind != provider.KindProtocol || !errors.Is(err, provider.ErrBodyTooLarge) {
+		t.Fatalf("err %v; want a protocol error for a body over the limit", err)
+	}
+	// The client stopped reading at the limit and hung up: the upstream
+	// could not push its whole body (socket buffers hold a few MB at most).
+	if got := sent(); got >= total {
+		t.Fatalf("the upstream sent all %d bytes; the limit for this request is %d", got, provider.EmbedBodyLimit(req))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,6 +313,139 @@ var cases = []struct {
 			}
 		}
 	}},
+	{"ConcurrentCreateOnce", func(t *testing.T, ctx context.Context, s tenant.Store) {
+		// Every instance may create the same tenant at once (a bootstrap
+		// script run twice): one create wins, the rest get ErrExists, and
+		// the stored tenant is the winner's, whole.
+		errs := race(func(i int) error {
+			return s.CreateTenant(ctx, tenant.Tenant{ID: "acme", Name: fmt.Sprintf("writer %d", i), TimeZone: "UTC",
+				Limits: quota.Limits{RequestsPerMinute: int64(i + 1), TokensPerDay: int64(i + 1)}, Created: created})
+		})
+		won := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && won >= 0:
+				t.Fatalf("writers %d and %d both created the tenant", won, i)
+			case err == nil:
+				won = i
+			case !errors.Is(err, tenant.ErrExists):
+				t.Fatalf("writer %d: %v, want ErrExists", i, err)
+			}
+		}
+		if won < 0 {
+			t.Fatal("no writer created the tenant")
+		}
+		equalTenant(t, mustGet(t, ctx, s, "acme"), tenant.Tenant{ID: "acme", Name: fmt.Sprintf("writer %d", won), TimeZone: "UTC",
+			Limits: quota.Limits{RequestsPerMinute: int64(won + 1), TokensPerDay: int64(won + 1)}, Created: created})
+	}},
+	{"ConcurrentUpdatesNotTorn", func(t *testing.T, ctx context.Context, s tenant.Store) {
+		// Operators updating one tenant at once: the last update wins whole,
+		// never fields of one mixed with fields of another, and Created stays.
+		// A few rounds: a torn result needs the last writes of two fields
+		// to come from two writers, which one round may not show.
+		mustCreate(t, ctx, s, tenant.Tenant{ID: "acme", TimeZone: "UTC", Created: created})
+		for round := range 8 {
+			write := func(i int) tenant.Tenant {
+				n := round*racers + i
+				return tenant.Tenant{ID: "acme", Name: fmt.Sprintf("writer %d", n), Disabled: n%2 == 1, TimeZone: zones[n%len(zones)],
+					Limits: quota.Limits{RequestsPerMinute: int64(n + 1), TokensPerMonth: int64(1000 * (n + 1))}, Created: created}
+			}
+			for i, err := range race(func(i int) error { return s.UpdateTenant(ctx, write(i)) }) {
+				if err != nil {
+					t.Fatalf("writer %d: %v", i, err)
+				}
+			}
+			got := mustGet(t, ctx, s, "acme")
+			var n int
+			if _, err := fmt.Sscanf(got.Name, "writer %d", &n); err != nil || n < round*racers || n >= (round+1)*racers {
+				t.Fatalf("round %d: name %q is no writer's", round, got.Name)
+			}
+			equalTenant(t, got, write(n-round*racers))
+		}
+	}},
+	{"ConcurrentPutKeys", func(t *testing.T, ctx context.Context, s tenant.Store) {
+		// Keys issued for one tenant at once are all kept and listed (no
+		// lost update of a per-tenant list), and one hash issued twice at
+		// once is stored once, for the winner.
+		mustCreate(t, ctx, s, tenant.Tenant{ID: "acme"})
+		mustCreate(t, ctx, s, tenant.Tenant{ID: "other"})
+		keys := make([]tenant.Key, racers)
+		for i := range keys {
+			_, k, err := tenant.NewKey("acme", created.Add(time.Duration(i)*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys[i] = k
+		}
+		for i, err := range race(func(i int) error { return s.PutKey(ctx, keys[i]) }) {
+			if err != nil {
+				t.Fatalf("PutKey %d: %v", i, err)
+			}
+		}
+		ks, err := s.ListKeys(ctx, "acme")
+		if err != nil || len(ks) != racers {
+			t.Fatalf("ListKeys: %d keys, %v; want all %d put at once", len(ks), err, racers)
+		}
+		for i := range ks {
+			equalKey(t, &ks[i], keys[i])
+		}
+		_, dup, err := tenant.NewKey("acme", created)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := func(i int) string { return []string{"acme", "other"}[i%2] }
+		errs := race(func(i int) error {
+			k := dup
+			k.TenantID, k.Prefix, k.Disabled = owner(i), fmt.Sprintf("sk-sluice-%d", i), i%2 == 1
+			return s.PutKey(ctx, k)
+		})
+		won := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && won >= 0:
+				t.Fatalf("puts %d and %d of one hash both succeeded", won, i)
+			case err == nil:
+				won = i
+			case !errors.Is(err, tenant.ErrExists):
+				t.Fatalf("put %d: %v, want ErrExists", i, err)
+			}
+		}
+		if won < 0 {
+			t.Fatal("no put of the hash succeeded")
+		}
+		got, err := s.GetKey(ctx, dup.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := dup
+		want.TenantID, want.Prefix, want.Disabled = owner(won), fmt.Sprintf("sk-sluice-%d", won), won%2 == 1
+		equalKey(t, got, want)
+	}},
+}
+
+// racers is how many writers the concurrent cases start at once.
+const racers = 8
+
+var zones = []string{"UTC", "Asia/Tokyo", "Europe/Paris", "America/New_York"}
+
+// race runs f(0..racers-1) in goroutines released together, so the stores'
+// checks and writes interleave as instances' would, and returns each
+// result.
+func race(f func(i int) error) []error {
+	errs := make([]error, racers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
 }
 
 func mustCreate(t *testing.T, ctx context.Context, s tenant.Store, tn tenant.Tenant) {
