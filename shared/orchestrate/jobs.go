@@ -140,6 +140,14 @@ func parseJob(body []byte, messageID string) (job, error) {
 	if err != nil {
 		return job{}, err
 	}
+	switch req.Mode {
+	case "", tasks.ModeSync, tasks.ModeAsync:
+		// A queued task runs from the queue whichever mode it names; a
+		// mode it does not name is a producer's mistake, refused as the
+		// task API refuses it, not run.
+	default:
+		return job{}, &tasks.FieldError{Field: "mode", Msg: "must be sync or async"}
+	}
 	req.Mode = tasks.ModeAsync
 	if req.IdempotencyKey == "" {
 		req.IdempotencyKey = "sqs:" + messageID

@@ -99,3 +99,20 @@ func FuzzParseJob(f *testing.F) {
 		}
 	})
 }
+
+// TestParseJobRefusesAnUnknownMode: a task sent whole to the queue runs
+// there whichever mode it names, but a mode that is neither is refused
+// (the message fails to the dead-letter queue) as the task API refuses it.
+func TestParseJobRefusesAnUnknownMode(t *testing.T) {
+	for mode, ok := range map[string]bool{"": true, "sync": true, "async": true, "batch": false, "ASYNC": false} {
+		body := []byte(`{"model":"m","mode":"` + mode + `","messages":[{"role":"user","content":"hi"}]}`)
+		jb, err := parseJob(body, "msg-1")
+		var fe *tasks.FieldError
+		switch {
+		case ok && (err != nil || jb.req == nil || jb.req.Mode != tasks.ModeAsync):
+			t.Errorf("mode %q: %+v %v; want an async task", mode, jb, err)
+		case !ok && (!errors.As(err, &fe) || fe.Field != "mode"):
+			t.Errorf("mode %q: %+v %v; want a FieldError on mode", mode, jb, err)
+		}
+	}
+}
