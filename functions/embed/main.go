@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sluice-llm/sluice/shared/embedding"
@@ -56,7 +58,12 @@ func main() {
 		Backoff: sqsbatch.Backoff{Base: cfg.Embeddings.Ingest.BackoffBase, Max: cfg.Embeddings.Ingest.BackoffMax}})
 	log.Info("sluice embed: vectors go to "+where, "default_model", idx.Model)
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
-		lambda.Start(h.HandleRaw)
+		// Each batch ends with its breaker failures written, so an outage
+		// this instance saw is shared before Lambda freezes it.
+		lambda.Start(func(ctx context.Context, raw json.RawMessage) (events.SQSEventResponse, error) {
+			defer gw.Drain(ctx, log)
+			return h.HandleRaw(ctx, raw)
+		})
 		return
 	}
 	if *queue == "" {

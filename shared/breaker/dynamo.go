@@ -711,6 +711,14 @@ func (d *Dynamo) enqueue(j job) bool {
 	}
 }
 
+// Settle waits until the failures queued before it are written, without
+// writing pending success counts: for the end of a Lambda invocation, so
+// the failures this instance saw reach the other instances before Lambda
+// freezes it, at no cost when nothing failed.
+func (d *Dynamo) Settle(ctx context.Context) error {
+	return d.barrier(ctx, nil)
+}
+
 // Flush writes this instance's pending success counts and waits until
 // everything queued before it is done.
 func (d *Dynamo) Flush(ctx context.Context) error {
@@ -725,6 +733,11 @@ func (d *Dynamo) Flush(ctx context.Context) error {
 		e.mu.Unlock()
 		return true
 	})
+	return d.barrier(ctx, pending)
+}
+
+// barrier queues pending and then a barrier, and waits for the barrier.
+func (d *Dynamo) barrier(ctx context.Context, pending []job) error {
 	b := job{kind: jobBarrier, done: make(chan struct{})}
 	for _, j := range append(pending, b) {
 		select {

@@ -351,6 +351,14 @@ func TestDynamoHotPathCalls(t *testing.T) {
 	if all := count.total(); all != 0 {
 		t.Fatalf("1,000 Allow+Record(success): %d DynamoDB calls, want 0", all)
 	}
+	// Settle, which ends every Lambda invocation, waits for queued failures
+	// only: after successes alone it writes nothing.
+	if err := d2.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if all := count.total(); all != 0 {
+		t.Fatalf("Settle after successes only: %d DynamoDB calls, want 0", all)
+	}
 	mustFlush(t, d2)
 	if u, all := count.count("UpdateItem"), count.total(); u != 1 || all != 1 {
 		t.Fatalf("Flush of 1,000 successes: %d UpdateItem, %d calls; want one write", u, all)

@@ -169,13 +169,20 @@ const (
 // deadline than a margin; ctx's cancellation is ignored (the client leaving
 // is no reason to drop the write). It returns Wait's error when it gave up.
 func (e *Engine) Drain(ctx context.Context, d time.Duration) error {
+	wctx, cancel := DrainContext(ctx, d)
+	defer cancel()
+	return e.Wait(wctx)
+}
+
+// DrainContext is the context Drain waits under: ctx's values without its
+// cancellation, ending after d or a margin before ctx's deadline, whichever
+// comes first. Other end-of-invocation waits share it, and so its bound.
+func DrainContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	until := time.Now().Add(d)
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-drainMargin).Before(until) {
 		until = dl.Add(-drainMargin)
 	}
-	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
-	defer cancel()
-	return e.Wait(wctx)
+	return context.WithDeadline(context.WithoutCancel(ctx), until)
 }
 
 // Caller identifies who sent a request, for the features that care: canary

@@ -194,6 +194,9 @@ type Gateway struct {
 	Table    string
 
 	close []func()
+	// settle waits for queued state writes at the end of an invocation
+	// (Drain).
+	settle []func(context.Context) error
 
 	// Budget bounds what upstream streams buffer, together.
 	Budget *sse.Budget
@@ -260,6 +263,7 @@ func NewWith(ctx context.Context, c *config.Config, getenv func(string) string, 
 		}
 		d := breaker.NewDynamo(client, table, BreakerPolicy(c), breaker.WithCacheTTL(cacheTTL))
 		br = d
+		g.settle = append(g.settle, d.Settle)
 		g.close = append(g.close, func() {
 			fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
