@@ -144,7 +144,7 @@ func (x *Indexer) Process(ctx context.Context, items []Item) ([]Outcome, Stats) 
 				continue
 			}
 			o := &out[i]
-			retry := j.err.Kind.Transient() || j.err.Kind == provider.KindAuth
+			retry := j.err.Kind.Transient() || j.err.Kind.TargetFault()
 			if o.Err == nil || (!retry && o.Retry) {
 				o.Err, o.Retry = j.err, retry
 			}
@@ -288,7 +288,7 @@ func (x *Indexer) embedRoute(ctx context.Context, rt *Route, js []*job, st *Stat
 					continue
 				}
 				j.err = c.Result.Err
-				if !j.err.Kind.Transient() && j.err.Kind != provider.KindAuth && len(c.Inputs) > 1 {
+				if !j.err.Kind.Transient() && !j.err.Kind.TargetFault() && len(c.Inputs) > 1 {
 					refused = append(refused, j)
 				}
 			}

@@ -151,8 +151,8 @@ func (r *run) serve(ctx context.Context) {
 				break attempts
 			case err.Kind == provider.KindContentFiltered && r.p.FallbackOnContentFilter:
 				break attempts
-			case err.Kind == provider.KindAuth:
-				break attempts // this provider's key is bad; another may work
+			case err.Kind.TargetFault():
+				break attempts // this target's key or model is bad; another may work
 			case !err.Kind.Transient():
 				return // the request itself is at fault; every target would refuse it
 			}
@@ -434,7 +434,7 @@ func (r *run) exhausted(retryAt time.Time) {
 		r.fail(own(provider.KindRateLimited, "sluice", "every target is rate limited", asCause(r.res.Err)))
 	}
 	r.adviseClient(retryAt)
-	if k := r.res.Err.Kind; r.p.LastResortMessage != "" && (k.Transient() || k == provider.KindAuth) {
+	if k := r.res.Err.Kind; r.p.LastResortMessage != "" && (k.Transient() || k.TargetFault()) {
 		t := Target{Provider: lastResort{}, Model: "last-resort"}
 		if r.sink.Commit(t, t.Model) != nil {
 			return

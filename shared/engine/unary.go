@@ -115,8 +115,8 @@ func (e *Engine) Unary(ctx context.Context, p Policy, targets []string, call fun
 			switch {
 			case pe.Kind == provider.KindCanceled || ctx.Err() != nil:
 				return res
-			case pe.Kind == provider.KindAuth:
-				break attempts // this target's credentials; another may work
+			case pe.Kind.TargetFault():
+				break attempts // this target's credentials or model; another may work
 			case !pe.Kind.Transient():
 				return res
 			}
@@ -226,7 +226,7 @@ func (e *Engine) report(key string, p breaker.Permit, err *provider.Error) {
 			return
 		}
 	}
-	healthy := err == nil || !(err.Kind.Transient() || err.Kind == provider.KindAuth)
+	healthy := err == nil || !(err.Kind.Transient() || err.Kind.TargetFault())
 	// Breaker bookkeeping must not wait on the request's context.
 	_ = e.breaker.Record(context.Background(), key, p, healthy)
 }

@@ -108,6 +108,11 @@ func upstreamError(res *engine.Result) *apiError {
 	case provider.KindUnavailable:
 		e.status, e.typ, e.code = http.StatusServiceUnavailable, "api_error", "upstream_unavailable"
 		e.message = "upstream unavailable: " + summary
+	case provider.KindNotFound:
+		// The route names a model its provider lacks: the gateway's
+		// configuration, which the client cannot fix, so 502 and not 404.
+		e.status, e.typ, e.code = http.StatusBadGateway, "api_error", "upstream_model_not_found"
+		e.message = "no target has the model the route names: " + summary + "; " + err.Provider + ": " + err.Message
 	default: // auth, protocol, unknown: the gateway's upstream is broken
 		e.status, e.typ, e.code = http.StatusBadGateway, "api_error", "upstream_error"
 		e.message = "upstream error: " + summary

@@ -69,7 +69,7 @@ func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		pe := provider.AsError(t.Provider.Name(), err)
-		if !pe.Kind.Transient() && pe.Kind != provider.KindAuth {
+		if !pe.Kind.Transient() && !pe.Kind.TargetFault() {
 			// The request itself is at fault: every counter would say so.
 			e := upstreamError(&engine.Result{Err: pe, Attempts: []engine.Attempt{{Target: t.String(), Err: pe}}})
 			rl.status, _ = anthropicError(e, st)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/engine"
 	"github.com/sluice-llm/sluice/shared/provider"
 	"github.com/sluice-llm/sluice/shared/provider/openai"
+	"github.com/sluice-llm/sluice/shared/provider/simulated"
 )
 
 // openaiUpstream answers every call with status and body, as OpenAI does.
@@ -52,6 +54,37 @@ func TestUpstreamBadRequestKeepsCodeAndParam(t *testing.T) {
 	e := errorOf(t, resp)
 	if resp.StatusCode != 400 || e.Param == nil || *e.Param != "top_logprobs" || e.Code == nil || *e.Code != "integer_above_max_value" {
 		t.Fatalf("%d %+v", resp.StatusCode, e)
+	}
+}
+
+// A target whose provider has no such model (retired, misspelt, not
+// deployed: OpenAI's 404 model_not_found) is the route's fault, not the
+// request's: the next target serves. With no other target the client gets
+// 502 naming the target, not a 400 it cannot fix. A 404 about anything
+// else (a file id) is still the request's fault.
+func TestUnknownUpstreamModelFallsBack(t *testing.T) {
+	retired := openaiUpstream(t, "retired", 404, "", `{"error":{"message":"The model `+"`gpt-retired`"+` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}`)
+	noFile := openaiUpstream(t, "nofile", 404, "", `{"error":{"message":"No such File object: file-abc","type":"invalid_request_error","param":"file_id","code":null}}`)
+	sim := simulated.New(simulated.Options{Name: "sim", Tokens: 3})
+	srv := server(t, route("chat", retired, sim), route("only", retired), route("file", noFile, sim))
+
+	resp := post(t, srv.URL, `{"model":"chat",`+userHi+`}`)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Sluice-Provider") != "sim" {
+		t.Errorf("with a fallback: %d served by %q", resp.StatusCode, resp.Header.Get("X-Sluice-Provider"))
+	}
+	resp = post(t, srv.URL, `{"model":"only",`+userHi+`}`)
+	e := errorOf(t, resp)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || e.Code == nil || *e.Code != "upstream_model_not_found" || !strings.Contains(e.Message, "gpt-retired") {
+		t.Errorf("alone: %d %+v", resp.StatusCode, e)
+	}
+	resp = post(t, srv.URL, `{"model":"file",`+userHi+`}`)
+	e = errorOf(t, resp)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || e.Param == nil || *e.Param != "file_id" {
+		t.Errorf("a missing file: %d %+v", resp.StatusCode, e)
 	}
 }
 

@@ -28,10 +28,11 @@ const (
 	KindAuth                        // the gateway's provider credentials were rejected
 	KindProtocol                    // the upstream spoke something we could not parse
 	KindCanceled                    // the client went away
+	KindNotFound                    // the target's model or deployment does not exist at the provider
 )
 
 var kindNames = [...]string{"unknown", "rate_limited", "unavailable", "timeout",
-	"context_too_long", "content_filtered", "bad_request", "auth", "protocol", "canceled"}
+	"context_too_long", "content_filtered", "bad_request", "auth", "protocol", "canceled", "not_found"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -49,6 +50,11 @@ func (k Kind) Transient() bool {
 	}
 	return false
 }
+
+// TargetFault reports whether the failure is the target's configuration
+// (credentials, billing, a model or deployment the provider does not have):
+// no retry on that target fixes it, but another target may serve.
+func (k Kind) TargetFault() bool { return k == KindAuth || k == KindNotFound }
 
 // Error is a classified provider failure.
 type Error struct {
@@ -153,6 +159,12 @@ func ClassifyStatus(status int, code, message string) Kind {
 		return KindContentFiltered
 	case status == http.StatusRequestEntityTooLarge:
 		return KindContextTooLong
+	case status == http.StatusNotFound && (strings.Contains(text, "model") || strings.Contains(text, "deployment")):
+		// OpenAI's model_not_found, Azure's DeploymentNotFound, Anthropic's
+		// not_found_error on "model: ...", vLLM's and Ollama's unknown
+		// model: the route names a model this provider lacks (retired,
+		// misspelt, not deployed), which another target may have.
+		return KindNotFound
 	case status >= 400:
 		return KindBadRequest
 	}

@@ -504,7 +504,7 @@ func TestErrorsBeforeStream(t *testing.T) {
 		{"validation", 400, "ValidationException", "The provided model identifier is invalid.", provider.KindBadRequest},
 		{"access denied", 403, "AccessDeniedException", "You don't have access to the model with the specified model ID.", provider.KindAuth},
 		{"bad token", 403, "UnrecognizedClientException", "The security token included in the request is invalid.", provider.KindAuth},
-		{"not found", 404, "ResourceNotFoundException", "Model not found.", provider.KindBadRequest},
+		{"not found", 404, "ResourceNotFoundException", "Model not found.", provider.KindNotFound},
 		{"model timeout", 408, "ModelTimeoutException", "Model has timed out in processing the request.", provider.KindTimeout},
 		{"model not ready", 429, "ModelNotReadyException", "Model is not ready.", provider.KindUnavailable},
 		{"unavailable", 503, "ServiceUnavailableException", "Bedrock is unable to process your request.", provider.KindUnavailable},

@@ -71,7 +71,9 @@ func apiKind(ae smithy.APIError, status int, code, msg string) provider.Kind {
 		return validationKind(code, msg)
 	case *types.AccessDeniedException:
 		return provider.KindAuth
-	case *types.ResourceNotFoundException, *types.ConflictException:
+	case *types.ResourceNotFoundException:
+		return provider.KindNotFound // the model (or profile) is not in this account and region
+	case *types.ConflictException:
 		return provider.KindBadRequest
 	}
 	switch code {
@@ -89,7 +91,7 @@ func apiKind(ae smithy.APIError, status int, code, msg string) provider.Kind {
 		"InvalidClientTokenId", "SignatureDoesNotMatch":
 		return provider.KindAuth
 	case "ResourceNotFoundException":
-		return provider.KindBadRequest
+		return provider.KindNotFound
 	}
 	if status == 0 {
 		// An unknown exception frame mid-stream: the upstream failed, not
