@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
 	"github.com/sluice-llm/sluice/shared/metrics"
+	"github.com/sluice-llm/sluice/shared/sqsbatch"
 	"github.com/sluice-llm/sluice/shared/taskapi"
 	"github.com/sluice-llm/sluice/shared/tasks"
 )
@@ -112,9 +113,9 @@ func New(ctx context.Context, gw *gateway.Gateway, cfg *config.Config, getenv fu
 func (a *App) Close() { a.Service.Close() }
 
 // Poller returns a local consumer of the jobs queue, or nil without one.
-func (a *App) Poller(log *slog.Logger) *Poller {
+func (a *App) Poller(log *slog.Logger) *sqsbatch.Poller {
 	if a.Queue == nil {
 		return nil
 	}
-	return NewPoller(a.Queue, a.Jobs.Handle, log)
+	return a.Queue.poller(a.Jobs, 30*time.Second, log)
 }

@@ -112,7 +112,7 @@ func TestAsyncTasksThroughSQSRunExactlyOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 {
 		p := f.app.Poller(nil)
-		p.Visibility, p.Wait = 2*time.Second, 0
+		p.Visibility, p.Wait = 2*time.Second, -1
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = p.Run(pctx) }()
 	}

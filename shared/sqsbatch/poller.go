@@ -17,16 +17,25 @@ import (
 	"github.com/sluice-llm/sluice/shared/logsafe"
 )
 
-// Poller feeds a Handler from a queue the way Lambda's event source mapping
+// BatchHandler answers one SQS event as a function with
+// ReportBatchItemFailures does: *Handler, and orchestrate's jobs handler.
+type BatchHandler interface {
+	Handle(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+}
+
+// Poller feeds a handler from a queue the way Lambda's event source mapping
 // does: it receives up to BatchSize messages (several ReceiveMessage calls
 // of at most ten) within Window, hands them over as one SQS event, and
 // deletes the records the handler did not report as failed. Off Lambda
-// this is how the embed function runs against the emulator or a real
-// queue.
+// this is how the embed and orchestrate functions consume their queues, on
+// the emulator or a real one.
 type Poller struct {
 	SQS      API
 	QueueURL string
-	Handler  *Handler
+	Handler  BatchHandler
+	// Visibility is how long a received message stays hidden before it is
+	// delivered again; 0 keeps the queue's own visibility timeout.
+	Visibility time.Duration
 	// BatchSize is the most records per batch; default 10.
 	BatchSize int
 	// Window is how long to gather a batch once the first message is in;
@@ -107,7 +116,9 @@ func (p *Poller) Once(ctx context.Context) (int, error) {
 		}
 		out, err := p.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(p.QueueURL),
 			MaxNumberOfMessages: int32(min(10, size-len(msgs))), WaitTimeSeconds: w,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}})
+			VisibilityTimeout:           int32(p.Visibility / time.Second),
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"}})
 		if err != nil {
 			if len(msgs) > 0 {
 				break // hand over what is already received
@@ -131,6 +142,13 @@ func (p *Poller) Once(ctx context.Context) (int, error) {
 		ev.Records[i] = events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
 			Body: aws.ToString(m.Body), Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes,
 			EventSource: "aws:sqs", EventSourceARN: p.arn, AWSRegion: p.region}
+		if len(m.MessageAttributes) > 0 {
+			ev.Records[i].MessageAttributes = make(map[string]events.SQSMessageAttribute, len(m.MessageAttributes))
+			for k, v := range m.MessageAttributes {
+				ev.Records[i].MessageAttributes[k] = events.SQSMessageAttribute{DataType: aws.ToString(v.DataType),
+					StringValue: v.StringValue, BinaryValue: v.BinaryValue}
+			}
+		}
 	}
 	// Processing goes on if the poller is asked to stop mid-batch: the
 	// batch is answered whole, as on Lambda.

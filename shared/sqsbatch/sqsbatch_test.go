@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/sluice-llm/sluice/shared/sqsbatch"
 	"github.com/sluice-llm/sluice/shared/sqsbatch/sqstest"
@@ -180,5 +182,51 @@ func TestPollerDeletesSuccessesAndBacksOffRetries(t *testing.T) {
 	}
 	if _, inFlight := q.Count(t, q.URL); inFlight != 4 {
 		t.Fatalf("%d in flight, want the 4 backed-off ones", inFlight)
+	}
+}
+
+// batchFunc is a BatchHandler from a function.
+type batchFunc func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+
+func (f batchFunc) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	return f(ctx, ev)
+}
+
+// The poller hands records over as Lambda does: with the producer's
+// message attributes (the jobs queue reads its tenant from one) and the
+// queue's ARN, and a message it receives stays hidden for Visibility.
+func TestPollerRecordsAsLambdaSeesThem(t *testing.T) {
+	q := sqstest.New(t, 5, 30*time.Second)
+	ctx := context.Background()
+	if _, err := q.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String("job"),
+		MessageAttributes: map[string]types.MessageAttributeValue{"tenant": {DataType: aws.String("String"), StringValue: aws.String("acme")}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []events.SQSMessage
+	h := batchFunc(func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		got = ev.Records
+		return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{{ItemIdentifier: ev.Records[0].MessageId}}}, nil
+	})
+	p := &sqsbatch.Poller{SQS: q.Client, QueueURL: q.URL, Handler: h, Visibility: 2 * time.Second, Wait: -1}
+	if n, err := p.Once(ctx); err != nil || n != 1 {
+		t.Fatalf("handled %d, %v", n, err)
+	}
+	r := got[0]
+	if a := r.MessageAttributes["tenant"]; a.StringValue == nil || *a.StringValue != "acme" || a.DataType != "String" {
+		t.Errorf("message attributes %+v", r.MessageAttributes)
+	}
+	if r.EventSource != "aws:sqs" || !strings.HasPrefix(r.EventSourceARN, "arn:aws:sqs:") || r.Body != "job" {
+		t.Errorf("record %+v", r)
+	}
+	// Failed, it comes back after the poller's 2 s, not the queue's 30 s.
+	guard := time.Now().Add(20 * time.Second) // a hang guard, not a timing assertion
+	for {
+		if back := q.Drain(t, q.URL); len(back) == 1 {
+			break
+		}
+		if time.Now().After(guard) {
+			t.Fatal("the failed message did not come back within its visibility")
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
