@@ -2,22 +2,13 @@ package gateway
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
-	sluiceconfig "github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/ddb/ddbtest"
-	"github.com/sluice-llm/sluice/shared/provider/simulated"
-	"github.com/sluice-llm/sluice/shared/tenant"
 )
 
 // TestDrainWritesQueuedBreakerFailures: the failures an invocation saw are
@@ -28,23 +19,6 @@ import (
 // they are still in flight when B is asked.
 func TestDrainWritesQueuedBreakerFailures(t *testing.T) {
 	_, table := ddbtest.Table(t)
-	ctx := context.Background()
-	doc := `
-providers:
-  down: {type: simulated, simulated: {fault: {mode: status, status: 503}}}
-  up: {type: simulated, simulated: {tokens: 4}}
-models:
-  chat:
-    targets: [down/m, up/m]
-    policy: {retry: {max_attempts: 1}}
-resilience:
-  breaker: {consecutive_failures: 3, failure_rate: -1, cooldown: 1m}
-state: {backend: dynamodb, table: ` + table + `, breaker_cache: 1ms}
-`
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	slowUpdates := func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
 			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("slowUpdates",
@@ -56,50 +30,11 @@ state: {backend: dynamodb, table: ` + table + `, breaker_cache: 1ms}
 				}), middleware.Before)
 		})
 	}
-	instance := func(opts ...func(*dynamodb.Options)) (*Gateway, *simulated.Provider, *httptest.Server) {
-		cfg, err := sluiceconfig.Parse([]byte(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := NewWith(ctx, cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler),
-			Deps{DynamoDB: dynamodb.NewFromConfig(awsCfg, opts...)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(g.Close)
-		rt, _ := g.Engine.Route("chat")
-		srv := httptest.NewServer(g.Handler)
-		t.Cleanup(srv.Close)
-		return g, rt.Targets[0].Provider.(*simulated.Provider), srv
-	}
-	a, downA, srvA := instance(slowUpdates)
-	_, downB, srvB := instance()
-
-	tenants := tenant.NewDynamo(dynamodb.NewFromConfig(awsCfg), table)
-	if err := tenants.CreateTenant(ctx, tenant.Tenant{ID: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	key, k, _ := tenant.NewKey("acme", time.Now())
-	if err := tenants.PutKey(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	call := func(srv *httptest.Server) string {
-		req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions",
-			strings.NewReader(`{"model":"chat","messages":[{"role":"user","content":"hi"}]}`))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
-		return resp.Header.Get("X-Sluice-Provider")
-	}
+	a, downA, srvA := instance(t, breakerDoc(table), slowUpdates)
+	_, downB, srvB := instance(t, breakerDoc(table))
+	key := tenantKey(t, table)
 	for i := 0; i < 3; i++ {
-		if p := call(srvA); p != "up" {
+		if p := served(t, srvA, key); p != "up" {
 			t.Fatalf("A served by %q", p)
 		}
 	}
@@ -109,11 +44,11 @@ state: {backend: dynamodb, table: ` + table + `, breaker_cache: 1ms}
 	// The end of A's invocation, as functions/stream, embed and orchestrate
 	// end theirs on Lambda (not Close: a Lambda instance is frozen, not
 	// closed).
-	dl, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dl, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	a.Drain(dl, nil)
 	cancel()
 	time.Sleep(5 * time.Millisecond) // past B's 1ms breaker cache
-	if p := call(srvB); p != "up" {
+	if p := served(t, srvB, key); p != "up" {
 		t.Fatalf("B served by %q", p)
 	}
 	if downB.Calls() != 0 {
