@@ -114,6 +114,8 @@ func TestBadInputIs400NamingTheField(t *testing.T) {
 		{`{"model":"sluice-sim",` + msgs + `,"mode":"later"}`, "mode", "invalid_task"},
 		{`{"model":"sluice-sim",` + msgs + `,"temperature":3}`, "temperature", "invalid_task"},
 		{`{"model":"sluice-sim",` + msgs + `,"timeout":"soon"}`, "timeout", "invalid_task"},
+		{`{"model":"sluice-sim",` + msgs + `,"timeout":"25h"}`, "timeout", "invalid_task"},
+		{`{"model":"sluice-sim",` + msgs + `,"deadline":"2999-01-01T00:00:00Z"}`, "deadline", "invalid_task"},
 		{`{"model":"sluice-sim",` + msgs + `,"version":2}`, "version", "invalid_task"},
 		{`{"model":"sluice-sim",` + msgs + `,"temprature":0}`, "temprature", "invalid_task"},
 		{`{"model":"sluice-sim",` + msgs + `,"max_tokens":"ten"}`, "max_tokens", "invalid_task"},

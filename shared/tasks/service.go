@@ -91,8 +91,21 @@ func (s *Service) Validate(req *Request) error {
 	if req.Webhook != nil && s.o.Webhooks == nil {
 		return bad("webhook", "this gateway has no webhook signing secret configured (SLUICE_WEBHOOK_SECRET)")
 	}
+	now := s.o.Now()
+	if dl := req.DeadlineFrom(now); !dl.IsZero() && dl.Sub(now) > MaxDuration {
+		field := "deadline"
+		if req.Deadline == nil {
+			field = "timeout"
+		}
+		return bad(field, "at most %s from submission", MaxDuration)
+	}
 	return nil
 }
+
+// MaxDuration bounds a task's deadline: the task, its stored request and
+// its queue message must all outlive it, and they are kept for days
+// (DefaultRetention; SQS keeps a message 4 days by default).
+const MaxDuration = 24 * time.Hour
 
 // Submit creates a task for a validated request and, for a sync task, runs
 // it to the end; an async one is handed to the queue. A submission whose
