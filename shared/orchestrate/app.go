@@ -92,6 +92,7 @@ func New(ctx context.Context, gw *gateway.Gateway, cfg *config.Config, getenv fu
 		a.Queue = NewSQSQueue(c, url)
 		o.Queue = a.Queue
 	}
+	o.NoLocalAsync = o.Queue == nil && getenv("AWS_LAMBDA_RUNTIME_API") != ""
 	if secret := getenv(EnvWebhookSecret); secret != "" {
 		o.Webhooks = tasks.NewWebhooks([]byte(secret), nil)
 	}

@@ -122,7 +122,7 @@ func (a *App) direct(ctx context.Context, payload []byte) (*tasks.Task, error) {
 		if req.Mode == "" {
 			req.Mode = tasks.ModeSync
 		}
-		err = a.Service.Validate(req)
+		err = a.Service.ValidateSubmission(req)
 	}
 	var fe *tasks.FieldError
 	if errors.As(err, &fe) {

@@ -177,3 +177,38 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// On Lambda without a jobs queue an async task would run in the
+// background of an invocation that has already answered, frozen with the
+// instance: it is refused naming mode, over the Function URL and by direct
+// invoke; sync tasks run. Locally the same submission runs in-process.
+func TestAsyncNeedsTheJobsQueueOnLambda(t *testing.T) {
+	ctx := context.Background()
+	const async = `{"model":"sluice-sim","mode":"async","messages":[{"role":"user","content":"hi"}]}`
+	onLambda := newApp(t, map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}, orchestrate.Deps{}, gateway.Deps{})
+	_, err := onLambda.app.Invoke(ctx, []byte(async))
+	var ie *orchestrate.InvalidTaskError
+	if !errors.As(err, &ie) || ie.Field != "mode" {
+		t.Fatalf("direct async on Lambda: %v", err)
+	}
+	srv := httptest.NewServer(onLambda.app.Handler)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/v1/tasks", "application/json", strings.NewReader(async))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `"param":"mode"`) {
+		t.Fatalf("HTTP async on Lambda: %d %s", resp.StatusCode, body)
+	}
+	out, err := onLambda.app.Invoke(ctx, []byte(strings.Replace(async, "async", "sync", 1)))
+	if tk, _ := out.(*tasks.Task); err != nil || tk == nil || tk.Status != tasks.StatusSucceeded {
+		t.Fatalf("sync on Lambda: %+v %v", out, err)
+	}
+	local := newApp(t, nil, orchestrate.Deps{}, gateway.Deps{})
+	out, err = local.app.Invoke(ctx, []byte(async))
+	if tk, _ := out.(*tasks.Task); err != nil || tk == nil || tk.Status == tasks.StatusFailed {
+		t.Fatalf("async locally: %+v %v", out, err)
+	}
+}

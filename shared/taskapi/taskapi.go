@@ -97,7 +97,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		if req.Mode == "" {
 			req.Mode = tasks.ModeSync
 		}
-		err = h.svc.Validate(req)
+		err = h.svc.ValidateSubmission(req)
 	}
 	var fe *tasks.FieldError
 	if errors.As(err, &fe) {

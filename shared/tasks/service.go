@@ -32,6 +32,10 @@ type Options struct {
 	// default), at most LocalConcurrency at a time.
 	Queue            Queue
 	LocalConcurrency int
+	// NoLocalAsync refuses async submissions when there is no Queue: on
+	// Lambda a task left running in the background is frozen with the
+	// instance once the invocation answers, and nothing would resume it.
+	NoLocalAsync bool
 	// Webhooks delivers completion webhooks; nil refuses tasks asking for one.
 	Webhooks *Webhooks
 	// Quota settles a task's reservation when it finishes; nil when there
@@ -98,6 +102,19 @@ func (s *Service) Validate(req *Request) error {
 			field = "timeout"
 		}
 		return bad(field, "at most %s from submission", MaxDuration)
+	}
+	return nil
+}
+
+// ValidateSubmission is Validate for a new task submitted to this process
+// (the task API, a direct invoke): an async one also needs somewhere to
+// run.
+func (s *Service) ValidateSubmission(req *Request) error {
+	if err := s.Validate(req); err != nil {
+		return err
+	}
+	if req.Mode == ModeAsync && s.o.Queue == nil && s.o.NoLocalAsync {
+		return bad("mode", "async tasks need the jobs queue on Lambda (set SLUICE_JOBS_QUEUE_URL); submit with mode sync")
 	}
 	return nil
 }
