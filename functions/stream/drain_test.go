@@ -5,30 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sluice-llm/sluice/shared/cache"
+	"github.com/sluice-llm/sluice/shared/cache/cachetest"
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
 )
-
-// slowCache is the memory cache with writes that take a while, as a
-// DynamoDB write may: long enough that a response that ends without waiting
-// for its background work ends before the write lands.
-type slowCache struct {
-	*cache.Memory
-	delay time.Duration
-	puts  atomic.Int64
-}
-
-func (c *slowCache) Put(ctx context.Context, key string, e *cache.Entry, ttl time.Duration) error {
-	time.Sleep(c.delay)
-	err := c.Memory.Put(ctx, key, e, ttl)
-	c.puts.Add(1)
-	return err
-}
 
 // TestStreamedResponseEndsAfterItsCacheWrite: Lambda may freeze the
 // instance once a streamed response is complete, so the response's end
@@ -44,7 +27,7 @@ models:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &slowCache{Memory: cache.NewMemory(), delay: 300 * time.Millisecond}
+	store := cachetest.NewSlow(300 * time.Millisecond)
 	gw, err := gateway.NewWith(context.Background(), cfg, func(string) string { return "" }, nil, gateway.Deps{Cache: store})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +49,7 @@ models:
 	if !strings.HasSuffix(string(out), "data: [DONE]\n\n") || resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, out)
 	}
-	if n := store.puts.Load(); n != 1 {
+	if n := store.Puts.Load(); n != 1 {
 		t.Errorf("the response ended with %d cache writes stored, want 1", n)
 	}
 }

@@ -129,7 +129,7 @@ func (e *Engine) initFeatures(o Options, routes []*Route) {
 }
 
 // Wait blocks until background work — cache writes and shadow runs — has
-// finished, or ctx ends. Functions call it (through Drain) at the end of
+// finished, or ctx ends. Functions call it (through gateway.Drain) at the end of
 // each invocation and before they exit; tests call it to look at what was
 // stored.
 func (e *Engine) Wait(ctx context.Context) error {
@@ -151,7 +151,7 @@ func (e *Engine) Wait(ctx context.Context) error {
 	}
 }
 
-// Bounds of Drain.
+// Bounds of DrainContext.
 const (
 	// DrainTimeout is how long a function waits, at most, for an
 	// invocation's background work: a cache write takes milliseconds; a
@@ -163,20 +163,12 @@ const (
 	drainMargin = 250 * time.Millisecond
 )
 
-// Drain is Wait for the end of a Lambda invocation: Lambda may freeze the
+// DrainContext is the context the end of a Lambda invocation waits under
+// (gateway.Drain: Wait, then the breaker's queue). Lambda may freeze the
 // instance once the response is complete, and with it a cache write or a
-// shadow still in flight. It waits at most d, and never closer to ctx's
-// deadline than a margin; ctx's cancellation is ignored (the client leaving
-// is no reason to drop the write). It returns Wait's error when it gave up.
-func (e *Engine) Drain(ctx context.Context, d time.Duration) error {
-	wctx, cancel := DrainContext(ctx, d)
-	defer cancel()
-	return e.Wait(wctx)
-}
-
-// DrainContext is the context Drain waits under: ctx's values without its
-// cancellation, ending after d or a margin before ctx's deadline, whichever
-// comes first. Other end-of-invocation waits share it, and so its bound.
+// shadow still in flight, so the wait ends after d or a margin before ctx's
+// deadline, whichever comes first. ctx's cancellation is dropped: the
+// client leaving is no reason to drop the write.
 func DrainContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	until := time.Now().Add(d)
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-drainMargin).Before(until) {

@@ -4,34 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/sluice-llm/sluice/shared/cache"
+	"github.com/sluice-llm/sluice/shared/cache/cachetest"
 	"github.com/sluice-llm/sluice/shared/config"
 	"github.com/sluice-llm/sluice/shared/gateway"
 	"github.com/sluice-llm/sluice/shared/orchestrate"
 	"github.com/sluice-llm/sluice/shared/tasks"
 )
-
-// slowCache is the memory cache with writes that take a while, as a
-// DynamoDB write may: long enough that an invocation which does not wait
-// for its background work returns before the write lands.
-type slowCache struct {
-	*cache.Memory
-	delay time.Duration
-	puts  atomic.Int64
-}
-
-func (c *slowCache) Put(ctx context.Context, key string, e *cache.Entry, ttl time.Duration) error {
-	time.Sleep(c.delay)
-	err := c.Memory.Put(ctx, key, e, ttl)
-	c.puts.Add(1)
-	return err
-}
 
 // TestInvocationWaitsForItsCacheWrite: on Lambda the instance may be frozen
 // as soon as the handler returns, so every kind of invocation that runs a
@@ -47,7 +30,7 @@ models:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &slowCache{Memory: cache.NewMemory(), delay: 300 * time.Millisecond}
+	store := cachetest.NewSlow(300 * time.Millisecond)
 	getenv := func(string) string { return "" }
 	gw, err := gateway.NewWith(context.Background(), cfg, getenv, nil, gateway.Deps{Cache: store})
 	if err != nil {
@@ -81,7 +64,7 @@ models:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // Lambda's deadline
 		out, err := app.Invoke(ctx, payload)
-		puts := store.puts.Load()
+		puts := store.Puts.Load()
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
